@@ -1,0 +1,24 @@
+"""Persistence: the embedded or external PostgreSQL, transactions bound to a tenant, migrations.
+
+Key contracts: see ``_database.py``. Business modules declare tables on :class:`Base`; the
+schema itself is written by the Alembic migrations in ``migrations/`` (checked against the
+models by a test), which also create the application role and every row-level security policy.
+"""
+
+from smeflow.db._database import Database, DbScope, ScopeKind, ensure_database, to_async_url, to_libpq
+from smeflow.db._embedded import EmbeddedPostgres
+from smeflow.db._migrate import alembic_config, migrate
+from smeflow.db.base import Base
+
+__all__ = [
+    "Base",
+    "Database",
+    "DbScope",
+    "EmbeddedPostgres",
+    "ScopeKind",
+    "alembic_config",
+    "ensure_database",
+    "migrate",
+    "to_async_url",
+    "to_libpq",
+]

@@ -1,0 +1,148 @@
+"""Connections, transactions and the tenant binding.
+
+Key contracts:
+- The application connects as ``settings.database_app_role``: a role that owns no table and is
+  not a superuser, so PostgreSQL's row-level security applies to everything it reads or writes.
+- Every transaction is opened through :meth:`Database.transaction` with a :class:`DbScope`;
+  that is the one place the tenant (and user, and scope) are bound, with ``set_config(...,
+  true)`` so the binding ends with the transaction and never leaks to the next user of a
+  pooled connection.
+- Services flush; the caller of ``transaction`` commits (a change and its audit record
+  commit together).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import URL, make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from smeflow.db._embedded import EmbeddedPostgres
+from smeflow.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ScopeKind = Literal["tenant", "auth", "platform"]
+
+_BIND = text(
+    "SELECT set_config('smeflow.tenant_id', :tenant, true),"
+    " set_config('smeflow.user_id', :user, true),"
+    " set_config('smeflow.scope', :scope, true)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DbScope:
+    """What one transaction may see.
+
+    ``tenant``: one tenant's rows (and the bound user's own rows).
+    ``auth``: the narrow cross-tenant reads that authentication needs (a user by email, an API
+    key by prefix) before a tenant is known.
+    ``platform``: the operator's view of the tenants table.
+    """
+
+    kind: ScopeKind
+    tenant_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+
+    @classmethod
+    def tenant(cls, tenant_id: uuid.UUID, user_id: uuid.UUID | None = None) -> DbScope:
+        return cls("tenant", tenant_id, user_id)
+
+    @classmethod
+    def auth(cls, user_id: uuid.UUID | None = None) -> DbScope:
+        return cls("auth", None, user_id)
+
+    @classmethod
+    def platform(cls, user_id: uuid.UUID | None = None) -> DbScope:
+        return cls("platform", None, user_id)
+
+
+def to_async_url(url: str) -> URL:
+    """``postgresql://…`` (libpq form) → the SQLAlchemy URL for async psycopg."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def to_libpq(url: URL) -> str:
+    """A SQLAlchemy URL → a libpq conninfo string psycopg accepts."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Database:
+    """The application's database: an engine as the application role, and transactions."""
+
+    def __init__(
+        self,
+        owner_url: URL,
+        app_url: URL,
+        *,
+        pool_size: int = 10,
+        embedded: EmbeddedPostgres | None = None,
+    ) -> None:
+        self.owner_url = owner_url
+        self.app_url = app_url
+        self.embedded = embedded
+        self.engine: AsyncEngine = create_async_engine(
+            app_url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+        )
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, embedded: EmbeddedPostgres | None = None) -> Database:
+        """Resolve where the database is (starting the embedded server if no URL is set)."""
+        if settings.database_url is not None:
+            owner = to_async_url(settings.database_url.get_secret_value())
+        else:
+            if embedded is None:
+                embedded = EmbeddedPostgres(settings.data_dir / "pg")
+            owner = to_async_url(embedded.uri("smeflow"))
+            ensure_database(to_async_url(embedded.uri("postgres")), "smeflow")
+        password = (
+            settings.database_app_password.get_secret_value() if settings.database_app_password else None
+        )
+        app = owner.set(username=settings.database_app_role, password=password)
+        return cls(owner, app, pool_size=settings.database_pool_size, embedded=embedded)
+
+    @asynccontextmanager
+    async def transaction(self, scope: DbScope) -> AsyncIterator[AsyncSession]:
+        """A transaction bound to ``scope``; commits when the block ends, rolls back on error."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                _BIND,
+                {
+                    "tenant": str(scope.tenant_id) if scope.tenant_id else "",
+                    "user": str(scope.user_id) if scope.user_id else "",
+                    "scope": scope.kind,
+                },
+            )
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def close(self) -> None:
+        """Release the embedded server handle, if this process holds one."""
+        if self.embedded is not None:
+            self.embedded.stop()
+            self.embedded = None
+
+
+def ensure_database(server_url: URL, name: str) -> None:
+    """Create database ``name`` on the server at ``server_url`` if it does not exist."""
+    with psycopg.connect(to_libpq(server_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            logger.info("created database %s", name)
+
+
+__all__ = ["Database", "DbScope", "ScopeKind", "ensure_database", "to_async_url", "to_libpq"]

@@ -1,0 +1,133 @@
+"""SMEFlow configuration: one ``Settings`` object, built once at an entry point and passed down.
+
+Nothing else in SMEFlow reads the environment. Every field can be set with an environment
+variable named ``SMEFLOW_<FIELD>`` (nested fields with ``__``), or in a ``.env`` file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smeflow.errors import ConfigurationError
+
+DEV_SECRET_KEY = "smeflow-dev-secret-key-change-me-0000000000"  # noqa: S105 (refused outside dev)
+
+
+class TierQuota(BaseModel):
+    """What a tenant on one tier may use."""
+
+    model_config = {"frozen": True}
+
+    requests_per_second: float = Field(gt=0, description="sustained API requests per second")
+    burst: int = Field(gt=0, description="requests allowed at once before throttling")
+    max_users: int = Field(gt=0)
+    max_api_keys: int = Field(gt=0)
+    concurrent_runs: int = Field(gt=0)
+
+
+def default_tiers() -> dict[str, TierQuota]:
+    return {
+        "free": TierQuota(requests_per_second=5, burst=20, max_users=3, max_api_keys=2, concurrent_runs=2),
+        "starter": TierQuota(
+            requests_per_second=20, burst=60, max_users=10, max_api_keys=10, concurrent_runs=10
+        ),
+        "business": TierQuota(
+            requests_per_second=100, burst=300, max_users=50, max_api_keys=50, concurrent_runs=50
+        ),
+        "enterprise": TierQuota(
+            requests_per_second=1000, burst=3000, max_users=1000, max_api_keys=500, concurrent_runs=500
+        ),
+    }
+
+
+class OidcSettings(BaseModel):
+    """An external OpenID Connect issuer (Keycloak or any other) whose bearer tokens we accept."""
+
+    issuer: str
+    audience: str
+    jwks_url: str | None = Field(
+        default=None, description="defaults to the jwks_uri of the issuer's discovery document"
+    )
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    email_claim: str = "email"
+    tenant_claim: str = Field(default="smeflow_tenant", description="claim holding the tenant slug")
+    roles_claim: str = Field(
+        default="realm_access.roles", description="dotted path of the claim that lists roles"
+    )
+    role_prefix: str = Field(default="smeflow-", description="a role named smeflow-admin maps to admin")
+    auto_provision: bool = Field(
+        default=True, description="create the user and membership on first sight of a valid token"
+    )
+    jwks_cache_seconds: int = Field(default=600, gt=0)
+
+
+class Settings(BaseSettings):
+    """All of SMEFlow's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMEFLOW_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+
+    # database
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="URL of an external PostgreSQL (the owner role, used for migrations); "
+        "unset = embedded PostgreSQL in data_dir",
+    )
+    database_app_role: str = "smeflow_app"
+    database_app_password: SecretStr | None = None
+    database_pool_size: int = Field(default=10, gt=0)
+    data_dir: Path = Path(".smeflow")
+    migrate_on_start: bool = True
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    public_url: str | None = None
+
+    # tokens
+    jwt_issuer: str = "smeflow"
+    jwt_audience: str = "smeflow-api"
+    access_token_seconds: int = Field(default=900, gt=0)
+    refresh_token_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    mfa_token_seconds: int = Field(default=300, gt=0)
+    auth_cache_seconds: float = Field(
+        default=30.0, ge=0, description="how long a verified API key or session is trusted in memory"
+    )
+    oidc: OidcSettings | None = None
+
+    # rate limits
+    redis_url: str | None = None
+    api_key_requests_per_second: float = Field(default=50.0, gt=0)
+    api_key_burst: int = Field(default=100, gt=0)
+    tiers: dict[str, TierQuota] = Field(default_factory=default_tiers)
+
+    # logging
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env != "dev" and self.secret_key.get_secret_value() == DEV_SECRET_KEY:
+            raise ConfigurationError(
+                "SMEFLOW_SECRET_KEY is the development default; set a secret of your own "
+                "(at least 32 characters) or SMEFLOW_ENV=dev"
+            )
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise ConfigurationError("SMEFLOW_SECRET_KEY must be at least 32 characters long")
+        return self
+
+    def tier(self, name: str) -> TierQuota:
+        """The quota of tier ``name`` (unknown tiers get the free tier's)."""
+        return self.tiers.get(name) or self.tiers.get("free") or default_tiers()["free"]
+
+
+__all__ = ["DEV_SECRET_KEY", "OidcSettings", "Settings", "TierQuota", "default_tiers"]

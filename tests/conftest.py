@@ -1,0 +1,95 @@
+"""Test fixtures: a real PostgreSQL (embedded by default, or SMEFLOW_DATABASE_URL's server),
+migrated once per session into a database of the suite's own; every test starts from empty
+tables (truncated as the owner before it runs)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import URL
+
+from smeflow.db import Database, EmbeddedPostgres, ensure_database, migrate, to_async_url, to_libpq
+from smeflow.settings import Settings
+
+TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
+APP_ROLE = "smeflow_app"
+KEEP = {"alembic_version", "authz_rules"}
+
+
+@pytest.fixture(scope="session")
+def owner_url() -> Iterator[URL]:
+    """The owner URL of a freshly migrated database that exists for this test session only."""
+    external = os.environ.get("SMEFLOW_DATABASE_URL")
+    name = f"smeflow_test_{secrets.token_hex(4)}"
+    embedded: EmbeddedPostgres | None = None
+    folder: Path | None = None
+    if external:
+        server = to_async_url(external)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="smeflow-test-pg-"))
+        embedded = EmbeddedPostgres(folder / "pg", delete_on_exit=True)
+        server = to_async_url(embedded.uri("postgres"))
+    ensure_database(server, name)
+    url = server.set(database=name)
+    migrate(url, APP_ROLE)
+    yield url
+    with psycopg.connect(to_libpq(server), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    if embedded is not None:
+        embedded.stop()
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _tables(owner_url: URL) -> list[str]:
+    with psycopg.connect(to_libpq(owner_url)) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    return sorted(r[0] for r in rows if r[0] not in KEEP)
+
+
+@pytest.fixture
+def clean_db(owner_url: URL, _tables: list[str]) -> URL:
+    """Empty every table (as the owner) so the test starts from a blank database."""
+    with psycopg.connect(to_libpq(owner_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in _tables)
+            )
+        )
+    return owner_url
+
+
+@pytest.fixture
+def settings(clean_db: URL) -> Settings:
+    return Settings(
+        _env_file=None,
+        env="test",
+        secret_key=TEST_SECRET,
+        database_url=to_libpq(clean_db),
+        database_app_role=APP_ROLE,
+        migrate_on_start=False,
+        auth_cache_seconds=0,
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database.from_settings(settings)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def owner_conn(clean_db: URL) -> Iterator[psycopg.Connection]:
+    """A connection as the owner (superuser): to act behind the application's back."""
+    with psycopg.connect(to_libpq(clean_db), autocommit=True) as conn:
+        yield conn
