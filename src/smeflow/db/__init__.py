@@ -5,7 +5,15 @@ schema itself is written by the Alembic migrations in ``migrations/`` (checked a
 models by a test), which also create the application role and every row-level security policy.
 """
 
-from smeflow.db._database import Database, DbScope, ScopeKind, ensure_database, to_async_url, to_libpq
+from smeflow.db._database import (
+    Database,
+    DbScope,
+    ScopeKind,
+    bind_scope,
+    ensure_database,
+    to_async_url,
+    to_libpq,
+)
 from smeflow.db._embedded import EmbeddedPostgres
 from smeflow.db._migrate import alembic_config, migrate
 from smeflow.db.base import Base
@@ -17,6 +25,7 @@ __all__ = [
     "EmbeddedPostgres",
     "ScopeKind",
     "alembic_config",
+    "bind_scope",
     "ensure_database",
     "migrate",
     "to_async_url",

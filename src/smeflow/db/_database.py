@@ -116,14 +116,7 @@ class Database:
     async def transaction(self, scope: DbScope) -> AsyncIterator[AsyncSession]:
         """A transaction bound to ``scope``; commits when the block ends, rolls back on error."""
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                _BIND,
-                {
-                    "tenant": str(scope.tenant_id) if scope.tenant_id else "",
-                    "user": str(scope.user_id) if scope.user_id else "",
-                    "scope": scope.kind,
-                },
-            )
+            await bind_scope(session, scope)
             yield session
 
     async def dispose(self) -> None:
@@ -136,6 +129,22 @@ class Database:
             self.embedded = None
 
 
+async def bind_scope(session: AsyncSession, scope: DbScope) -> None:
+    """Bind ``scope`` to the session's current transaction: the one place this is done.
+
+    Called by :meth:`Database.transaction`; a service calls it directly only to move an open
+    transaction from one scope to another (creating a tenant, then writing its first rows).
+    """
+    await session.execute(
+        _BIND,
+        {
+            "tenant": str(scope.tenant_id) if scope.tenant_id else "",
+            "user": str(scope.user_id) if scope.user_id else "",
+            "scope": scope.kind,
+        },
+    )
+
+
 def ensure_database(server_url: URL, name: str) -> None:
     """Create database ``name`` on the server at ``server_url`` if it does not exist."""
     with psycopg.connect(to_libpq(server_url), autocommit=True) as conn:
@@ -145,4 +154,4 @@ def ensure_database(server_url: URL, name: str) -> None:
             logger.info("created database %s", name)
 
 
-__all__ = ["Database", "DbScope", "ScopeKind", "ensure_database", "to_async_url", "to_libpq"]
+__all__ = ["Database", "bind_scope", "DbScope", "ScopeKind", "ensure_database", "to_async_url", "to_libpq"]
