@@ -11,13 +11,20 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import hypothesis
 import psycopg
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 from psycopg import sql
 from sqlalchemy import URL
 
 from smeflow.db import Database, EmbeddedPostgres, ensure_database, migrate, to_async_url, to_libpq
 from smeflow.settings import Settings
+
+# Tests leave no files behind: hypothesis keeps its example database in a temporary folder.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="smeflow-hypothesis-"))
+hypothesis.settings.register_profile("smeflow", database=None, deadline=None)
+hypothesis.settings.load_profile("smeflow")
 
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
 APP_ROLE = "smeflow_app"

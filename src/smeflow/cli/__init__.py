@@ -1,0 +1,5 @@
+"""The ``smeflow`` command line."""
+
+from smeflow.cli._main import app, main
+
+__all__ = ["app", "main"]

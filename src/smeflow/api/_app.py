@@ -1,0 +1,99 @@
+"""The FastAPI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from smeflow import __version__
+from smeflow.api._authcache import AuthCache
+from smeflow.api._middleware import BodyLimit, RequestContext
+from smeflow.api._problems import install_problem_handlers
+from smeflow.api._ratelimit import make_rate_limiter
+from smeflow.api._state import AppState
+from smeflow.api.routes import ROUTERS
+from smeflow.db import Database, DbScope, migrate, to_libpq
+from smeflow.identity import Authorizer, OidcVerifier, Principal
+from smeflow.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+SMEFlow's REST API. Authenticate with an access token (`POST /api/v1/auth/login`) or an API
+key (`X-API-Key: smf_…`). Errors are RFC 9457 problem details with a stable `code`; lists use
+cursor pagination (`limit`, `cursor` → `next_cursor`).
+"""
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """The API application. With no ``database`` it connects (or starts the embedded server)
+    and migrates on start-up when ``settings.migrate_on_start``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or await asyncio.to_thread(Database.from_settings, settings)
+        if database is None and settings.migrate_on_start:
+            password = settings.database_app_password
+            await asyncio.to_thread(
+                migrate,
+                db.owner_url,
+                settings.database_app_role,
+                password.get_secret_value() if password else None,
+            )
+        async with db.transaction(DbScope.auth()) as session:
+            authorizer = await Authorizer.load(session)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        cache: AuthCache[Principal] = AuthCache(settings.auth_cache_seconds)
+        cache.start_listening(to_libpq(db.app_url))
+        state = AppState(
+            settings=settings,
+            db=db,
+            authorizer=authorizer,
+            limiter=make_rate_limiter(settings.redis_url),
+            auth_cache=cache,
+            http=http,
+            oidc=OidcVerifier(settings.oidc, http) if settings.oidc else None,
+        )
+        app.state.smeflow = state
+        try:
+            yield
+        finally:
+            await cache.close()
+            await state.limiter.close()
+            await http.aclose()
+            if database is None:
+                await db.dispose()
+                db.close()
+
+    app = FastAPI(
+        title="SMEFlow API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` worker processes: settings from the environment."""
+    from smeflow.core.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return create_app(settings)
+
+
+__all__ = ["app_from_environment", "create_app"]

@@ -1,0 +1,154 @@
+"""Request dependencies: who is calling (authentication), may they (authorization), and rate
+limits. Every route under ``/api/v1`` except login and refresh declares the permission it needs
+with :func:`require`, so an endpoint cannot forget to check."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from smeflow.api._state import AppState
+from smeflow.core.context import tenant_id_var
+from smeflow.db import DbScope
+from smeflow.errors import NotAuthenticated, PermissionDenied, RateLimited
+from smeflow.identity import (
+    Principal,
+    authenticate_api_key,
+    decode_access_token,
+    map_oidc_principal,
+    session_principal,
+)
+
+_bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth/login, or an API key")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (smf_…)")
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.smeflow
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+def _peek_issuer(token: str) -> str | None:
+    """The ``iss`` claim, unverified: only to choose which verifier checks the token."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    issuer = claims.get("iss")
+    return issuer if isinstance(issuer, str) else None
+
+
+async def _from_api_key(state: AppState, key: str) -> Principal:
+    cache_key = "k:" + hashlib.sha256(key.encode()).hexdigest()
+    principal = state.auth_cache.get(cache_key)
+    if principal is None:
+        async with state.db.transaction(DbScope.auth()) as session:
+            principal = await authenticate_api_key(session, key)
+        state.auth_cache.put(cache_key, principal)
+    return principal
+
+
+async def _from_bearer(state: AppState, token: str) -> Principal:
+    settings = state.settings
+    issuer = _peek_issuer(token)
+    if state.oidc is not None and issuer == state.oidc.settings.issuer:
+        claims = await state.oidc.verify(token)
+        async with state.db.transaction(DbScope.auth()) as session:
+            return await map_oidc_principal(session, state.oidc.settings, claims)
+    claims = decode_access_token(settings, token)
+    cache_key = f"s:{claims.sid}:{claims.tid}"
+    principal = state.auth_cache.get(cache_key)
+    if principal is None:
+        async with state.db.transaction(DbScope.auth(claims.sub)) as session:
+            principal = await session_principal(session, claims)
+        state.auth_cache.put(cache_key, principal)
+    return principal
+
+
+async def authenticate(
+    request: Request,
+    state: State,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The caller, from ``Authorization: Bearer`` (access token, OIDC token or API key) or
+    ``X-API-Key``; then the per-key and per-tenant rate limits."""
+    if api_key:
+        principal = await _from_api_key(state, api_key)
+    elif bearer is not None and bearer.credentials:
+        token = bearer.credentials
+        if token.startswith("smf_"):
+            principal = await _from_api_key(state, token)
+        else:
+            principal = await _from_bearer(state, token)
+    else:
+        raise NotAuthenticated("send an access token (Authorization: Bearer …) or an API key (X-API-Key)")
+    if principal.tenant_id is not None:
+        tenant_id_var.set(str(principal.tenant_id))
+    await _rate_limit(state, principal)
+    request.state.principal = principal
+    return principal
+
+
+async def _rate_limit(state: AppState, principal: Principal) -> None:
+    settings = state.settings
+    if principal.api_key_id is not None:
+        wait = await state.limiter.hit(
+            f"key:{principal.api_key_id}", settings.api_key_requests_per_second, settings.api_key_burst
+        )
+        if wait is not None:
+            raise RateLimited(wait, "this API key is over its request rate")
+    if principal.tenant_id is not None:
+        quota = settings.tier(principal.tier or "free")
+        wait = await state.limiter.hit(f"tenant:{principal.tenant_id}", quota.requests_per_second, quota.burst)
+        if wait is not None:
+            raise RateLimited(wait, "this tenant is over the request rate of its plan")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require(permission: str) -> Any:
+    """A dependency that authenticates the caller and checks ``permission`` ("object:action")."""
+    obj, _, act = permission.partition(":")
+    if not obj or not act:
+        raise ValueError(f"permission {permission!r} must look like 'object:action'")
+
+    async def check(principal: CurrentPrincipal, state: State) -> Principal:
+        if not state.authorizer.allowed(principal, obj, act):
+            raise PermissionDenied(f"this needs the {permission} permission")
+        return principal
+
+    check.__smeflow_permission__ = permission  # type: ignore[attr-defined]
+    return Depends(check)
+
+
+def permission_of(call: Callable[..., Awaitable[Any]]) -> str | None:
+    """The permission a dependency created by :func:`require` checks (for tests and docs)."""
+    return getattr(call, "__smeflow_permission__", None)
+
+
+def require_tenant(principal: Principal) -> Any:
+    """The caller's tenant id, or 403 for a caller acting outside any tenant (an operator)."""
+    if principal.tenant_id is None:
+        raise PermissionDenied("this acts on a tenant; log in to one of your tenants")
+    return principal.tenant_id
+
+
+__all__ = [
+    "CurrentPrincipal",
+    "State",
+    "app_state",
+    "authenticate",
+    "permission_of",
+    "require",
+    "require_tenant",
+]

@@ -1,0 +1,27 @@
+"""What the API process holds for its lifetime, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from smeflow.api._authcache import AuthCache
+from smeflow.api._ratelimit import RateLimiter
+from smeflow.db import Database
+from smeflow.identity import Authorizer, OidcVerifier, Principal
+from smeflow.settings import Settings
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    db: Database
+    authorizer: Authorizer
+    limiter: RateLimiter
+    auth_cache: AuthCache[Principal]
+    http: httpx.AsyncClient
+    oidc: OidcVerifier | None
+
+
+__all__ = ["AppState"]

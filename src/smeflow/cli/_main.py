@@ -1,0 +1,323 @@
+"""``smeflow``: serve the API, migrate, manage tenants, users, API keys, and verify the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from smeflow.audit import Actor
+from smeflow.core.logs import configure_logging
+from smeflow.db import Database, DbScope, migrate
+from smeflow.errors import SMEFlowError
+from smeflow.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help="SMEFlow: automation for African small businesses.")
+tenants_app = typer.Typer(no_args_is_help=True, help="Tenants (the platform operator's view).")
+users_app = typer.Typer(no_args_is_help=True, help="Users and their roles in tenants.")
+apikeys_app = typer.Typer(no_args_is_help=True, help="API keys of a tenant.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(users_app, name="users")
+app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+err = Console(stderr=True)
+CLI_ACTOR = Actor("system", "cli")
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except SMEFlowError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return settings
+
+
+def _run(work: Callable[[Settings, Database], Awaitable[T]], *, settings: Settings | None = None) -> T:
+    """Open the database (starting the embedded server if needed), migrate, run ``work``."""
+    settings = settings or _settings()
+    database = Database.from_settings(settings)
+
+    async def main() -> T:
+        try:
+            return await work(settings, database)
+        finally:
+            await database.dispose()
+
+    try:
+        if settings.migrate_on_start:
+            _migrate(settings, database)
+        return asyncio.run(main())
+    except SMEFlowError as exc:
+        where = f" ({', '.join(f'{f.field}: {f.message}' for f in exc.fields)})" if exc.fields else ""
+        err.print(f"[red]error:[/red] {exc.message}{where}")
+        raise typer.Exit(1) from exc
+    finally:
+        database.close()
+
+
+def _migrate(settings: Settings, database: Database) -> None:
+    password = settings.database_app_password
+    migrate(database.owner_url, settings.database_app_role, password.get_secret_value() if password else None)
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    database = Database.from_settings(settings)
+    try:
+        _migrate(settings, database)
+    finally:
+        database.close()
+    console.print("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on (0 = any free port)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="API worker processes")] = 1,
+) -> None:
+    """Serve the API (and, with no settings, an embedded PostgreSQL in the data folder)."""
+    import uvicorn
+
+    from smeflow.api import create_app
+
+    settings = _settings()
+    host = host or settings.host
+    port = settings.port if port is None else port
+    database = Database.from_settings(settings)  # holds the embedded server for the whole run
+    try:
+        if settings.migrate_on_start:
+            _migrate(settings, database)
+        where = "embedded PostgreSQL in " + str(settings.data_dir / "pg") if database.embedded else "PostgreSQL"
+        console.print(f"SMEFlow {settings.env} · database: {where}")
+        if workers == 1:
+            config = uvicorn.Config(
+                create_app(settings.model_copy(update={"migrate_on_start": False}), database=database),
+                host=host, port=port, log_level="warning", proxy_headers=True,
+            )
+            server = uvicorn.Server(config)
+            _announce_when_started(server, host)
+            server.run()
+        else:
+            os.environ["SMEFLOW_MIGRATE_ON_START"] = "false"
+            console.print(f"listening on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
+            uvicorn.run(
+                "smeflow.api:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", proxy_headers=True,
+            )
+    finally:
+        database.close()
+
+
+def _announce_when_started(server: Any, host: str) -> None:
+    original = server.startup
+
+    async def startup(sockets: Any = None) -> None:
+        await original(sockets=sockets)
+        for srv in server.servers:
+            for sock in srv.sockets:
+                bound = sock.getsockname()
+                url = f"http://{host}:{bound[1]}"
+                console.print(f"listening on {url} (API docs: {url}/docs)", highlight=False)
+
+    server.startup = startup
+
+
+@tenants_app.command("create")
+def tenants_create(
+    slug: Annotated[str, typer.Argument(help="short name used in URLs, e.g. amani-salon")],
+    name: Annotated[str, typer.Option(help="the business's name")],
+    country: Annotated[str, typer.Option(help="ISO 3166 code, e.g. KE, NG, ZA")],
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 code; default: the country's")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone; default: the country's")] = None,
+    locale: Annotated[str | None, typer.Option(help="default locale, e.g. sw_KE")] = None,
+    tier: Annotated[str, typer.Option(help="plan: free, starter, business, enterprise")] = "free",
+    owner_email: Annotated[str | None, typer.Option(help="make this user the tenant's owner")] = None,
+    owner_password: Annotated[str | None, typer.Option(help="password if the owner is new")] = None,
+) -> None:
+    """Create a tenant (and optionally its owner)."""
+    from pydantic import ValidationError
+
+    from smeflow.tenancy import TenantCreate, create_tenant
+
+    try:
+        data = TenantCreate(
+            slug=slug, name=name, country=country, currency=currency, timezone=timezone,
+            default_locale=locale, tier=tier,
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            err.print(f"[red]error:[/red] {'.'.join(map(str, error['loc'])) or 'input'}: {error['msg']}")
+        raise typer.Exit(1) from exc
+
+    async def work(settings: Settings, db: Database) -> None:
+        from smeflow.identity import add_member
+
+        async with db.transaction(DbScope.platform()) as session:
+            tenant = await create_tenant(session, settings, CLI_ACTOR, data)
+            if owner_email:
+                await add_member(session, CLI_ACTOR, tenant.id, owner_email, "owner", password=owner_password)
+        console.print(f"created tenant [bold]{tenant.slug}[/bold] ({tenant.id}) {tenant.country} {tenant.currency}")
+
+    _run(work)
+
+
+@tenants_app.command("list")
+def tenants_list(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100) -> None:
+    """List tenants."""
+    from smeflow.tenancy import list_tenants
+
+    async def work(settings: Settings, db: Database) -> None:
+        async with db.transaction(DbScope.platform()) as session:
+            tenants = await list_tenants(session, limit=limit)
+        table = Table("slug", "name", "country", "currency", "timezone", "tier", "status")
+        for t in tenants:
+            table.add_row(t.slug, t.name, t.country, t.currency, t.timezone, t.tier, t.status)
+        console.print(table)
+
+    _run(work)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Argument()],
+    password: Annotated[str | None, typer.Option(help="at least 10 characters; omit for OIDC-only users")] = None,
+    name: Annotated[str, typer.Option(help="full name")] = "",
+    tenant: Annotated[str | None, typer.Option(help="tenant slug to add the user to")] = None,
+    role: Annotated[str, typer.Option(help="owner, admin, staff or viewer")] = "staff",
+    operator: Annotated[bool, typer.Option(help="make the user a platform operator")] = False,
+) -> None:
+    """Create a user (a platform operator, or a member of a tenant)."""
+    from smeflow.identity import add_member, create_user
+    from smeflow.tenancy import get_tenant_by_slug
+
+    async def work(settings: Settings, db: Database) -> None:
+        if tenant is None:
+            async with db.transaction(DbScope.platform()) as session:
+                user = await create_user(
+                    session, email, password, name, platform_role="operator" if operator else None
+                )
+            console.print(f"created user {user.email} ({user.id})")
+            return
+        async with db.transaction(DbScope.platform()) as session:
+            found = await get_tenant_by_slug(session, tenant)
+            from smeflow.db import bind_scope
+
+            await bind_scope(session, DbScope.tenant(found.id))
+            user = await add_member(session, CLI_ACTOR, found.id, email, role, password=password, full_name=name)
+            if operator:
+                await bind_scope(session, DbScope.platform())
+                from smeflow.identity import set_platform_role
+
+                await set_platform_role(session, user.id, "operator")
+        console.print(f"user {email} is {role} of {tenant}")
+
+    _run(work)
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    tenant: Annotated[str, typer.Option(help="tenant slug")],
+    name: Annotated[str, typer.Option(help="what the key is for")],
+    role: Annotated[str, typer.Option(help="owner, admin, staff or viewer")] = "staff",
+    scope: Annotated[list[str] | None, typer.Option(help="permission such as audit:read; repeat; default all")] = None,
+) -> None:
+    """Create an API key; the key is printed once and cannot be shown again."""
+    from smeflow.db import bind_scope
+    from smeflow.identity import Principal, create_api_key
+    from smeflow.tenancy import get_tenant_by_slug
+
+    async def work(settings: Settings, db: Database) -> None:
+        async with db.transaction(DbScope.platform()) as session:
+            found = await get_tenant_by_slug(session, tenant)
+            await bind_scope(session, DbScope.tenant(found.id))
+            creator = Principal(kind="user", tenant_id=found.id, role="owner", user_id=None)
+            plaintext, key = await create_api_key(session, creator, found.id, name, role, scope or ["*"])
+        console.print(f"API key {key.id} ({role}) for {tenant}; store it now, it is not shown again:")
+        console.print(plaintext, highlight=False, soft_wrap=True)
+
+    _run(work)
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(
+    tenant: Annotated[str, typer.Option(help="tenant slug")],
+    key_id: Annotated[str, typer.Argument(help="the key's id")],
+) -> None:
+    """Revoke an API key at once, in every API process."""
+    import uuid
+
+    from smeflow.db import bind_scope
+    from smeflow.identity import revoke_api_key
+    from smeflow.tenancy import get_tenant_by_slug
+
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {key_id!r} is not a key id (a UUID)")
+        raise typer.Exit(1) from exc
+
+    async def work(settings: Settings, db: Database) -> None:
+        async with db.transaction(DbScope.platform()) as session:
+            found = await get_tenant_by_slug(session, tenant)
+            await bind_scope(session, DbScope.tenant(found.id))
+            await revoke_api_key(session, CLI_ACTOR, found.id, parsed)
+        console.print(f"revoked {parsed}")
+
+    _run(work)
+
+
+@audit_app.command("verify")
+def audit_verify(tenant: Annotated[str | None, typer.Option(help="tenant slug; default: every tenant")] = None) -> None:
+    """Recompute every tenant's hash chain and report the first broken link."""
+    from smeflow.audit import verify_chain
+    from smeflow.db import bind_scope
+    from smeflow.tenancy import get_tenant_by_slug, list_tenants
+
+    async def work(settings: Settings, db: Database) -> int:
+        async with db.transaction(DbScope.platform()) as session:
+            targets = [await get_tenant_by_slug(session, tenant)] if tenant else await list_tenants(
+                session, limit=1_000_000
+            )
+        broken = 0
+        for t in targets:
+            async with db.transaction(DbScope.tenant(t.id)) as session:
+                await bind_scope(session, DbScope.tenant(t.id))
+                report = await verify_chain(session, t.id)
+            if report.ok:
+                console.print(f"[green]ok[/green]     {t.slug}: {report.events_checked} events")
+            else:
+                broken += 1
+                console.print(f"[red]BROKEN[/red] {t.slug}: event {report.broken_seq}: {report.reason}")
+        return broken
+
+    if _run(work):
+        raise typer.Exit(1)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    # A normal exit runs atexit handlers, which release the embedded PostgreSQL.
+    sys.exit(128 + signum)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    app()
+
+
+__all__ = ["app", "main"]
