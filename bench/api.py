@@ -39,7 +39,7 @@ from smeflow.settings import Settings
 from smeflow.tenancy import TenantCreate, create_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret-key-0123456789abcdef0123456789"
+SECRET = "bench-secret-key-0123456789abcdef0123456789"  # noqa: S105 (a throwaway benchmark key)
 WRK_SCRIPT = """
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -99,7 +99,10 @@ async def seed(settings: Settings) -> str:
     try:
         async with db.transaction(DbScope.platform()) as session:
             tenant = await create_tenant(
-                session, settings, actor, TenantCreate(slug="bench", name="Bench", country="KE", tier="enterprise")
+                session,
+                settings,
+                actor,
+                TenantCreate(slug="bench", name="Bench", country="KE", tier="enterprise"),
             )
             for i in range(50):
                 await add_member(session, actor, tenant.id, f"member{i:02d}@bench.example", "staff")
@@ -143,12 +146,26 @@ def main() -> None:
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "smeflow", "serve", "--workers", "2", "--port", str(api_port)],
-            env=env, cwd=folder, stdout=subprocess.DEVNULL,
+            env=env,
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
         ),
         subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bare_app:app", "--workers", "2", "--port", str(bare_port),
-             "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT / "bench", stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bare_app:app",
+                "--workers",
+                "2",
+                "--port",
+                str(bare_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT / "bench",
+            stdout=subprocess.DEVNULL,
         ),
     ]
     results: dict[str, dict[str, float]] = {}
@@ -179,12 +196,16 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
     bare = results["bare"]["rps"]
-    print(f"\nAPI benchmark · {datetime.now(UTC):%Y-%m-%d} · {platform.machine()} · {os.cpu_count()} cores · "
-          f"{args.seconds}s per target · {args.connections} connections · wrk")
+    print(
+        f"\nAPI benchmark · {datetime.now(UTC):%Y-%m-%d} · {platform.machine()} · {os.cpu_count()} cores · "
+        f"{args.seconds}s per target · {args.connections} connections · wrk"
+    )
     print(f"{'target':8} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs bare':>8}")
     for name, r in results.items():
-        print(f"{name:8} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['p99_ms']:8.2f} "
-              f"{r['errors']:7.0f} {r['rps'] / bare:8.1%}")
+        print(
+            f"{name:8} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{r['errors']:7.0f} {r['rps'] / bare:8.1%}"
+        )
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "api.json").write_text(json.dumps(results, indent=2))

@@ -36,7 +36,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = database or await asyncio.to_thread(Database.from_settings, settings)
+        db = database if database is not None else await asyncio.to_thread(Database.from_settings, settings)
         if database is None and settings.migrate_on_start:
             password = settings.database_app_password
             await asyncio.to_thread(

@@ -21,6 +21,7 @@ from smeflow.identity import (
     authenticate_api_key,
     decode_access_token,
     map_oidc_principal,
+    session_cache_key,
     session_principal,
 )
 
@@ -60,11 +61,11 @@ async def _from_bearer(state: AppState, token: str) -> Principal:
     settings = state.settings
     issuer = _peek_issuer(token)
     if state.oidc is not None and issuer == state.oidc.settings.issuer:
-        claims = await state.oidc.verify(token)
+        external = await state.oidc.verify(token)
         async with state.db.transaction(DbScope.auth()) as session:
-            return await map_oidc_principal(session, state.oidc.settings, claims)
+            return await map_oidc_principal(session, state.oidc.settings, external)
     claims = decode_access_token(settings, token)
-    cache_key = f"s:{claims.sid}:{claims.tid}"
+    cache_key = session_cache_key(claims.sid, claims.tid)
     principal = state.auth_cache.get(cache_key)
     if principal is None:
         async with state.db.transaction(DbScope.auth(claims.sub)) as session:
@@ -108,7 +109,9 @@ async def _rate_limit(state: AppState, principal: Principal) -> None:
             raise RateLimited(wait, "this API key is over its request rate")
     if principal.tenant_id is not None:
         quota = settings.tier(principal.tier or "free")
-        wait = await state.limiter.hit(f"tenant:{principal.tenant_id}", quota.requests_per_second, quota.burst)
+        wait = await state.limiter.hit(
+            f"tenant:{principal.tenant_id}", quota.requests_per_second, quota.burst
+        )
         if wait is not None:
             raise RateLimited(wait, "this tenant is over the request rate of its plan")
 
@@ -136,6 +139,11 @@ def permission_of(call: Callable[..., Awaitable[Any]]) -> str | None:
     return getattr(call, "__smeflow_permission__", None)
 
 
+def own_scope(principal: Principal) -> DbScope:
+    """The narrowest scope for the caller: its tenant's rows (if any) and its own user row."""
+    return DbScope("tenant", principal.tenant_id, principal.user_id)
+
+
 def require_tenant(principal: Principal) -> Any:
     """The caller's tenant id, or 403 for a caller acting outside any tenant (an operator)."""
     if principal.tenant_id is None:
@@ -148,6 +156,7 @@ __all__ = [
     "State",
     "app_state",
     "authenticate",
+    "own_scope",
     "permission_of",
     "require",
     "require_tenant",

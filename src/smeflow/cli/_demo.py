@@ -34,7 +34,9 @@ DEMO_TENANTS = [
         "wanjiru@amani-salon.example",
     ),
     DemoTenant(
-        TenantCreate(slug="lagos-care-clinic", name="Lagos Care Clinic", country="NG", default_locale="en_NG"),
+        TenantCreate(
+            slug="lagos-care-clinic", name="Lagos Care Clinic", country="NG", default_locale="en_NG"
+        ),
         "adaeze@lagoscare.example",
     ),
 ]
@@ -50,7 +52,9 @@ async def seed(settings: Settings, db: Database) -> list[tuple[DemoTenant, str]]
                 await bind_scope(session, DbScope.tenant(tenant.id))
             except NotFound:
                 tenant = await create_tenant(session, settings, DEMO_ACTOR, demo.data)
-                await add_member(session, DEMO_ACTOR, tenant.id, demo.owner_email, "owner", password=DEMO_PASSWORD)
+                await add_member(
+                    session, DEMO_ACTOR, tenant.id, demo.owner_email, "owner", password=DEMO_PASSWORD
+                )
             old = await session.execute(
                 select(ApiKey.id).where(ApiKey.name == "demo", ApiKey.revoked_at.is_(None))
             )

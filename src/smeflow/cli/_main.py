@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -92,50 +92,87 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="API worker processes")] = 1,
 ) -> None:
     """Serve the API (and, with no settings, an embedded PostgreSQL in the data folder)."""
-    import uvicorn
-
-    from smeflow.api import create_app
-
     settings = _settings()
-    host = host or settings.host
-    port = settings.port if port is None else port
     database = Database.from_settings(settings)  # holds the embedded server for the whole run
     try:
         if settings.migrate_on_start:
             _migrate(settings, database)
-        where = "embedded PostgreSQL in " + str(settings.data_dir / "pg") if database.embedded else "PostgreSQL"
-        console.print(f"SMEFlow {settings.env} · database: {where}")
-        if workers == 1:
-            config = uvicorn.Config(
-                create_app(settings.model_copy(update={"migrate_on_start": False}), database=database),
-                host=host, port=port, log_level="warning", proxy_headers=True,
-            )
-            server = uvicorn.Server(config)
-            _announce_when_started(server, host)
-            server.run()
-        else:
-            os.environ["SMEFLOW_MIGRATE_ON_START"] = "false"
-            console.print(f"listening on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
-            uvicorn.run(
-                "smeflow.api:app_from_environment", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", proxy_headers=True,
-            )
+        _serve(settings, database, host, port, workers, on_ready=lambda url: None)
     finally:
         database.close()
 
 
-def _announce_when_started(server: Any, host: str) -> None:
-    original = server.startup
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on (0 = any free port)")] = None,
+) -> None:
+    """Seed two demo tenants (a salon in Nairobi, a clinic in Lagos) and serve the API."""
+    from smeflow.cli._demo import print_welcome, seed
+
+    settings = _settings()
+    database = Database.from_settings(settings)
+    try:
+        _migrate(settings, database)
+
+        async def seed_and_close() -> Any:
+            try:
+                return await seed(settings, database)
+            finally:
+                await database.dispose()
+
+        keys = asyncio.run(seed_and_close())
+        _serve(settings, database, host, port, 1, on_ready=lambda url: print_welcome(console, url, keys))
+    finally:
+        database.close()
+
+
+def _serve(
+    settings: Settings,
+    database: Database,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    on_ready: Callable[[str], None],
+) -> None:
+    import uvicorn
+
+    from smeflow.api import create_app
+
+    host = host or settings.host
+    port = settings.port if port is None else port
+    where = f"embedded PostgreSQL in {settings.data_dir / 'pg'}" if database.embedded else "PostgreSQL"
+    console.print(f"SMEFlow {settings.env} · database: {where}", highlight=False)
+    if workers > 1:
+        # Each worker process builds its own settings and app; the schema is already migrated.
+        os.environ["SMEFLOW_MIGRATE_ON_START"] = "false"
+        console.print(
+            f"listening on http://{host}:{port} (API docs: http://{host}:{port}/docs)", highlight=False
+        )
+        uvicorn.run(
+            "smeflow.api:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+        return
+    application = create_app(settings.model_copy(update={"migrate_on_start": False}), database=database)
+    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
+    original_startup = server.startup
 
     async def startup(sockets: Any = None) -> None:
-        await original(sockets=sockets)
-        for srv in server.servers:
-            for sock in srv.sockets:
-                bound = sock.getsockname()
-                url = f"http://{host}:{bound[1]}"
+        await original_startup(sockets=sockets)
+        for listener in server.servers:
+            for sock in listener.sockets:
+                url = f"http://{host}:{sock.getsockname()[1]}"
                 console.print(f"listening on {url} (API docs: {url}/docs)", highlight=False)
+                on_ready(url)
 
-    server.startup = startup
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
 
 
 @tenants_app.command("create")
@@ -157,8 +194,13 @@ def tenants_create(
 
     try:
         data = TenantCreate(
-            slug=slug, name=name, country=country, currency=currency, timezone=timezone,
-            default_locale=locale, tier=tier,
+            slug=slug,
+            name=name,
+            country=country,
+            currency=currency,
+            timezone=timezone,
+            default_locale=locale,
+            tier=tier,
         )
     except ValidationError as exc:
         for error in exc.errors():
@@ -172,7 +214,9 @@ def tenants_create(
             tenant = await create_tenant(session, settings, CLI_ACTOR, data)
             if owner_email:
                 await add_member(session, CLI_ACTOR, tenant.id, owner_email, "owner", password=owner_password)
-        console.print(f"created tenant [bold]{tenant.slug}[/bold] ({tenant.id}) {tenant.country} {tenant.currency}")
+        console.print(
+            f"created tenant [bold]{tenant.slug}[/bold] ({tenant.id}) {tenant.country} {tenant.currency}"
+        )
 
     _run(work)
 
@@ -196,14 +240,17 @@ def tenants_list(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100) -
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Argument()],
-    password: Annotated[str | None, typer.Option(help="at least 10 characters; omit for OIDC-only users")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="at least 10 characters; omit for OIDC-only users")
+    ] = None,
     name: Annotated[str, typer.Option(help="full name")] = "",
     tenant: Annotated[str | None, typer.Option(help="tenant slug to add the user to")] = None,
     role: Annotated[str, typer.Option(help="owner, admin, staff or viewer")] = "staff",
     operator: Annotated[bool, typer.Option(help="make the user a platform operator")] = False,
 ) -> None:
     """Create a user (a platform operator, or a member of a tenant)."""
-    from smeflow.identity import add_member, create_user
+    from smeflow.db import bind_scope
+    from smeflow.identity import add_member, create_user, set_platform_role
     from smeflow.tenancy import get_tenant_by_slug
 
     async def work(settings: Settings, db: Database) -> None:
@@ -216,15 +263,13 @@ def users_create(
             return
         async with db.transaction(DbScope.platform()) as session:
             found = await get_tenant_by_slug(session, tenant)
-            from smeflow.db import bind_scope
-
             await bind_scope(session, DbScope.tenant(found.id))
-            user = await add_member(session, CLI_ACTOR, found.id, email, role, password=password, full_name=name)
+            member = await add_member(
+                session, CLI_ACTOR, found.id, email, role, password=password, full_name=name
+            )
             if operator:
                 await bind_scope(session, DbScope.platform())
-                from smeflow.identity import set_platform_role
-
-                await set_platform_role(session, user.id, "operator")
+                await set_platform_role(session, member.user_id, "operator")
         console.print(f"user {email} is {role} of {tenant}")
 
     _run(work)
@@ -235,7 +280,9 @@ def apikeys_create(
     tenant: Annotated[str, typer.Option(help="tenant slug")],
     name: Annotated[str, typer.Option(help="what the key is for")],
     role: Annotated[str, typer.Option(help="owner, admin, staff or viewer")] = "staff",
-    scope: Annotated[list[str] | None, typer.Option(help="permission such as audit:read; repeat; default all")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="permission such as audit:read; repeat; default all")
+    ] = None,
 ) -> None:
     """Create an API key; the key is printed once and cannot be shown again."""
     from smeflow.db import bind_scope
@@ -283,21 +330,32 @@ def apikeys_revoke(
 
 
 @audit_app.command("verify")
-def audit_verify(tenant: Annotated[str | None, typer.Option(help="tenant slug; default: every tenant")] = None) -> None:
-    """Recompute every tenant's hash chain and report the first broken link."""
+def audit_verify(
+    tenant: Annotated[str | None, typer.Option(help="tenant slug; default: every tenant")] = None,
+) -> None:
+    """Recompute tenants' hash chains and report the first broken link of each."""
     from smeflow.audit import verify_chain
-    from smeflow.db import bind_scope
-    from smeflow.tenancy import get_tenant_by_slug, list_tenants
+    from smeflow.tenancy import Tenant, get_tenant_by_slug, list_tenants
+
+    async def tenants_to_check(db: Database) -> AsyncIterator[Tenant]:
+        after: str | None = None
+        while True:
+            async with db.transaction(DbScope.platform()) as session:
+                page = (
+                    [await get_tenant_by_slug(session, tenant)]
+                    if tenant
+                    else await list_tenants(session, limit=500, after_slug=after)
+                )
+            for t in page:
+                yield t
+            if tenant or len(page) < 500:
+                return
+            after = page[-1].slug
 
     async def work(settings: Settings, db: Database) -> int:
-        async with db.transaction(DbScope.platform()) as session:
-            targets = [await get_tenant_by_slug(session, tenant)] if tenant else await list_tenants(
-                session, limit=1_000_000
-            )
         broken = 0
-        for t in targets:
+        async for t in tenants_to_check(db):
             async with db.transaction(DbScope.tenant(t.id)) as session:
-                await bind_scope(session, DbScope.tenant(t.id))
                 report = await verify_chain(session, t.id)
             if report.ok:
                 console.print(f"[green]ok[/green]     {t.slug}: {report.events_checked} events")

@@ -16,6 +16,10 @@ def _check(value: Any, path: str) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             raise TypeError(f"{path or 'value'}: text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise TypeError(f"{path or 'value'}: text is not valid Unicode (a lone surrogate)") from exc
         return
     if isinstance(value, bool) or value is None or isinstance(value, int):
         return

@@ -11,6 +11,7 @@ from smeflow.db._database import (
     ScopeKind,
     bind_scope,
     ensure_database,
+    notify,
     to_async_url,
     to_libpq,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "bind_scope",
     "ensure_database",
     "migrate",
+    "notify",
     "to_async_url",
     "to_libpq",
 ]

@@ -145,6 +145,13 @@ async def bind_scope(session: AsyncSession, scope: DbScope) -> None:
     )
 
 
+async def notify(session: AsyncSession, channel: str, payload: str) -> None:
+    """``pg_notify`` in the session's transaction: listeners hear it only if it commits."""
+    await session.execute(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
+    )
+
+
 def ensure_database(server_url: URL, name: str) -> None:
     """Create database ``name`` on the server at ``server_url`` if it does not exist."""
     with psycopg.connect(to_libpq(server_url), autocommit=True) as conn:
@@ -154,4 +161,13 @@ def ensure_database(server_url: URL, name: str) -> None:
             logger.info("created database %s", name)
 
 
-__all__ = ["Database", "bind_scope", "DbScope", "ScopeKind", "ensure_database", "to_async_url", "to_libpq"]
+__all__ = [
+    "Database",
+    "bind_scope",
+    "notify",
+    "DbScope",
+    "ScopeKind",
+    "ensure_database",
+    "to_async_url",
+    "to_libpq",
+]

@@ -5,8 +5,9 @@ Key contracts:
   bytes) is stored. A plain hash suffices: the secret has 256 bits of entropy, and the check
   runs on every request, so a slow password hash would only cost time.
 - A key acts with its ``role`` in its tenant, narrowed by its ``scopes`` (permission strings
-  ``"obj:act"``, or ``"*"`` for everything its role allows). Nobody creates a key with a role
-  above their own, and a key creating a key cannot widen its own scopes.
+  ``"obj:act"``, or ``"*"`` for everything its role allows). Nobody creates or revokes a key
+  with a role above their own (only owners touch owner keys), and a key creating a key cannot
+  widen its own scopes. A bare audit ``Actor`` (the CLI) is not checked.
 - :func:`authenticate_api_key` answers every failure (malformed, unknown, wrong secret,
   revoked, expired, tenant not active) with one :class:`InvalidCredentials`, compares with
   :func:`hmac.compare_digest`, and writes ``last_used_at`` at most once a minute per key.
@@ -31,7 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smeflow.audit import record
 from smeflow.core import new_id, utcnow
 from smeflow.errors import FieldProblem, InvalidCredentials, NotFound, PermissionDenied, ValidationFailed
-from smeflow.identity._roles import check_role, role_rank
+from smeflow.identity._acting import Acting, acting_user, audit_actor, check_may_assign, check_tenant
+from smeflow.identity._revocation import EVERYTHING, publish_revocation
+from smeflow.identity._roles import check_role
 from smeflow.identity.models import ApiKey
 from smeflow.identity.principal import Principal
 from smeflow.tenancy.models import Tenant
@@ -40,7 +43,7 @@ KEY_MARK = "smf_"
 PREFIX_LENGTH = 10
 SECRET_BYTES = 32
 TOUCH_INTERVAL = timedelta(minutes=1)
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = 200
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
 _SCOPE = re.compile(r"\*|[a-z][a-z0-9_]*:[a-z][a-z0-9_]*")
 _BAD_KEY = "The API key is not valid"
@@ -66,21 +69,22 @@ def _parse(plaintext: str) -> tuple[str, str] | None:
     return prefix, secret
 
 
-def _check_scopes(actor: Principal, scopes: list[str]) -> list[str]:
+def _check_scopes(actor: Acting, scopes: list[str]) -> list[str]:
     if not scopes:
         raise _invalid("scopes", "Give at least one scope (a permission such as audit:read, or *)")
     wanted = sorted(set(scopes))
     for scope in wanted:
         if not _SCOPE.fullmatch(scope):
             raise _invalid("scopes", f"'{scope}' is not a permission such as audit:read, or *")
-    if actor.scopes is not None and "*" not in actor.scopes and not set(wanted) <= actor.scopes:
+    own = actor.scopes if isinstance(actor, Principal) else None
+    if own is not None and "*" not in own and not set(wanted) <= own:
         raise PermissionDenied("A key may not create a key with scopes beyond its own")
     return wanted
 
 
 async def create_api_key(
     session: AsyncSession,
-    actor: Principal,
+    actor: Acting,
     tenant_id: uuid.UUID,
     name: str,
     role: str,
@@ -92,14 +96,12 @@ async def create_api_key(
     Records ``apikey.created``. :class:`ValidationFailed` names ``name``, ``role``, ``scopes`` or
     ``expires_at``; :class:`PermissionDenied` if ``role`` is above the actor's own.
     """
-    if actor.tenant_id != tenant_id:
-        raise NotFound("No such tenant")
+    check_tenant(actor, tenant_id)
     clean_name = name.strip()
     if not 1 <= len(clean_name) <= MAX_NAME_LENGTH:
         raise _invalid("name", f"The name must be 1 to {MAX_NAME_LENGTH} characters long")
     check_role(role)
-    if role_rank(role) > role_rank(actor.role):
-        raise PermissionDenied("A key may not have a role above your own")
+    check_may_assign(actor, role)
     wanted = _check_scopes(actor, scopes)
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
         raise _invalid("expires_at", "The expiry must be a future time with a time zone")
@@ -114,7 +116,7 @@ async def create_api_key(
             secret_hash=_digest(secret),
             role=role,
             scopes=wanted,
-            created_by=actor.user_id,
+            created_by=acting_user(actor),
             expires_at=expires_at,
         )
         try:
@@ -128,7 +130,7 @@ async def create_api_key(
     await record(
         session,
         tenant_id,
-        actor.actor,
+        audit_actor(actor),
         "apikey.created",
         "api_key",
         str(key.id),
@@ -137,7 +139,9 @@ async def create_api_key(
     return f"{KEY_MARK}{prefix}_{secret}", key
 
 
-async def list_api_keys(session: AsyncSession, tenant_id: uuid.UUID, include_revoked: bool = True) -> list[ApiKey]:
+async def list_api_keys(
+    session: AsyncSession, tenant_id: uuid.UUID, include_revoked: bool = True
+) -> list[ApiKey]:
     """The tenant's keys, newest first (the secret hash is on the rows: never send it out)."""
     query = select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at.desc())
     if not include_revoked:
@@ -145,13 +149,22 @@ async def list_api_keys(session: AsyncSession, tenant_id: uuid.UUID, include_rev
     return list((await session.execute(query)).scalars())
 
 
+async def get_api_key(session: AsyncSession, tenant_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    """One of the tenant's keys; :class:`NotFound` for an unknown key or one of another tenant."""
+    key = (
+        await session.execute(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))
+    ).scalar_one_or_none()
+    if key is None:
+        raise NotFound("No such API key")
+    return key
+
+
 async def revoke_api_key(
-    session: AsyncSession, actor: Principal, tenant_id: uuid.UUID, key_id: uuid.UUID
+    session: AsyncSession, actor: Acting, tenant_id: uuid.UUID, key_id: uuid.UUID
 ) -> ApiKey:
     """Revoke a key at once (idempotent); records ``apikey.revoked``. :class:`NotFound` for a key
     of another tenant; :class:`PermissionDenied` for a key whose role is above the actor's."""
-    if actor.tenant_id != tenant_id:
-        raise NotFound("No such API key")
+    check_tenant(actor, tenant_id, "API key")
     key = (
         await session.execute(
             select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id).with_for_update()
@@ -159,16 +172,26 @@ async def revoke_api_key(
     ).scalar_one_or_none()
     if key is None:
         raise NotFound("No such API key")
-    if role_rank(key.role) > role_rank(actor.role):
-        raise PermissionDenied("You may not revoke a key with a role above your own")
+    check_may_assign(actor, key.role, key.role)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         await session.flush()
-        await record(session, tenant_id, actor.actor, "apikey.revoked", "api_key", str(key.id), {"name": key.name})
+        await publish_revocation(session, EVERYTHING)
+        await record(
+            session,
+            tenant_id,
+            audit_actor(actor),
+            "apikey.revoked",
+            "api_key",
+            str(key.id),
+            {"name": key.name},
+        )
     return key
 
 
-async def authenticate_api_key(session: AsyncSession, plaintext: str, *, now: datetime | None = None) -> Principal:
+async def authenticate_api_key(
+    session: AsyncSession, plaintext: str, *, now: datetime | None = None
+) -> Principal:
     """The principal of a presented key; :class:`InvalidCredentials` if it is not a live key.
 
     The session must be bound to ``DbScope.auth()``.
@@ -180,12 +203,12 @@ async def authenticate_api_key(session: AsyncSession, plaintext: str, *, now: da
     if parsed is not None:
         row = (
             await session.execute(
-                select(ApiKey, Tenant.status)
+                select(ApiKey, Tenant.status, Tenant.tier)
                 .join(Tenant, Tenant.id == ApiKey.tenant_id)
                 .where(ApiKey.prefix == prefix)
             )
         ).one_or_none()
-    key, tenant_status = (row[0], row[1]) if row is not None else (None, None)
+    key, tenant_status, tier = (row[0], row[1], row[2]) if row is not None else (None, None, None)
     matches = hmac.compare_digest(key.secret_hash if key else _DUMMY_HASH, _digest(secret))
     if (
         key is None
@@ -213,7 +236,8 @@ async def authenticate_api_key(session: AsyncSession, plaintext: str, *, now: da
         user_id=None,
         api_key_id=key.id,
         scopes=frozenset(key.scopes),
+        tier=tier,
     )
 
 
-__all__ = ["authenticate_api_key", "create_api_key", "list_api_keys", "revoke_api_key"]
+__all__ = ["authenticate_api_key", "create_api_key", "get_api_key", "list_api_keys", "revoke_api_key"]

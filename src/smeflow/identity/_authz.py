@@ -52,7 +52,7 @@ Rule = tuple[str, str, str, str, str]
 
 
 def _domain_matches(requested: str, stored: str) -> bool:
-    return stored == ANY_DOMAIN or stored == requested
+    return stored in (ANY_DOMAIN, requested)
 
 
 class Authorizer:
@@ -80,7 +80,9 @@ class Authorizer:
     async def load(cls, session: AsyncSession) -> Authorizer:
         """An authorizer with the rules in the database now (any scope may read them)."""
         rows = await session.execute(
-            select(AuthzRule.ptype, AuthzRule.v0, AuthzRule.v1, AuthzRule.v2, AuthzRule.v3).order_by(AuthzRule.id)
+            select(AuthzRule.ptype, AuthzRule.v0, AuthzRule.v1, AuthzRule.v2, AuthzRule.v3).order_by(
+                AuthzRule.id
+            )
         )
         return cls([(r.ptype, r.v0, r.v1, r.v2, r.v3) for r in rows])
 
@@ -94,9 +96,9 @@ class Authorizer:
             if "*" not in scopes and f"{obj}:{act}" not in scopes:
                 return False
         domain = str(principal.tenant_id) if principal.tenant_id is not None else NO_TENANT
-        if principal.role is not None and principal.tenant_id is not None:
-            if self._check(principal.role, domain, obj, act):
-                return True
+        member = principal.role is not None and principal.tenant_id is not None
+        if member and self._check(principal.role or "", domain, obj, act):
+            return True
         if principal.platform_role == "operator" and principal.kind == "user":
             return self._check("operator", domain, obj, act)
         return False

@@ -11,7 +11,8 @@ Key contracts:
   so two concurrent logins cannot both spend one code.
 - These functions change the user's own row: the session must be bound to a scope that may
   update it (``DbScope.tenant(tenant_id, user_id)``, or ``DbScope.auth()`` during login).
-  With ``tenant_id`` given, enabling and disabling are recorded in that tenant's audit log.
+  With ``tenant_id`` given, enabling and disabling are recorded in that tenant's audit log
+  (the session is then left bound to ``DbScope.tenant(tenant_id, user_id)``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smeflow.audit import Actor, record
 from smeflow.core import utcnow
 from smeflow.core.sealing import seal, unseal
+from smeflow.db import DbScope, bind_scope
 from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from smeflow.identity.models import User
 from smeflow.settings import Settings
@@ -51,7 +53,9 @@ async def _locked_user(session: AsyncSession, user_id: uuid.UUID) -> User:
 def _secret(settings: Settings, user: User) -> str | None:
     if user.mfa_secret is None:
         return None
-    return unseal(settings.secret_key.get_secret_value(), MFA_PURPOSE, user.mfa_secret, user.id.bytes).decode()
+    return unseal(
+        settings.secret_key.get_secret_value(), MFA_PURPOSE, user.mfa_secret, user.id.bytes
+    ).decode()
 
 
 def _consume(settings: Settings, user: User, code: str, now: datetime | None) -> bool:
@@ -79,7 +83,9 @@ def _bad_code() -> ValidationFailed:
     return ValidationFailed(message, fields=[FieldProblem("code", message, "invalid_code")])
 
 
-async def begin_mfa_enrolment(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> tuple[str, str]:
+async def begin_mfa_enrolment(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID
+) -> tuple[str, str]:
     """Start enrolling the user in TOTP: returns ``(secret, otpauth_uri)`` to show once (as a QR
     code). MFA stays off until :func:`confirm_mfa`; enrolling again replaces a pending secret.
     Raises :class:`Conflict` if MFA is already on."""
@@ -87,7 +93,9 @@ async def begin_mfa_enrolment(session: AsyncSession, settings: Settings, user_id
     if user.mfa_enabled:
         raise Conflict("Multi-factor authentication is already enabled; disable it first")
     secret = pyotp.random_base32()
-    user.mfa_secret = seal(settings.secret_key.get_secret_value(), MFA_PURPOSE, secret.encode(), user.id.bytes)
+    user.mfa_secret = seal(
+        settings.secret_key.get_secret_value(), MFA_PURPOSE, secret.encode(), user.id.bytes
+    )
     user.mfa_last_step = None
     await session.flush()
     uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
@@ -115,6 +123,7 @@ async def confirm_mfa(
     user.mfa_enabled = True
     await session.flush()
     if tenant_id is not None:
+        await bind_scope(session, DbScope.tenant(tenant_id, user_id))
         await record(session, tenant_id, Actor("user", str(user_id)), "mfa.enabled", "user", str(user_id))
 
 
@@ -152,6 +161,7 @@ async def disable_mfa(
     user.mfa_secret = None
     await session.flush()
     if tenant_id is not None:
+        await bind_scope(session, DbScope.tenant(tenant_id, user_id))
         await record(session, tenant_id, Actor("user", str(user_id)), "mfa.disabled", "user", str(user_id))
 
 

@@ -12,6 +12,7 @@ Key contracts:
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -74,10 +75,8 @@ def verify_password(password_hash: str | None, password: str) -> PasswordCheck:
         password = password[:MAX_PASSWORD_LENGTH]  # still pay for one verification
         password_hash = None
     if password_hash is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_dummy_hash(), password)
-        except VerificationError:
-            pass
         return PasswordCheck(ok=False)
     try:
         _hasher.verify(password_hash, password)

@@ -12,6 +12,8 @@ Key contracts:
   family alive.
 - A refresh re-reads the user and the membership: a disabled user, a removed member or a
   suspended tenant gets no new tokens, and a changed role takes effect at the next refresh.
+  :func:`session_principal` does the same re-reading for an access token (per request, or
+  cached by the API: revocations announce the cache key, see ``_revocation.py``).
 - Every credential failure answers with the same :class:`~smeflow.errors.InvalidCredentials`
   message (unknown email, wrong password, disabled account, a tenant the user is not in).
 - These functions bind the scopes they need themselves: ``DbScope.auth()`` to find the user
@@ -30,7 +32,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.audit import Actor, record
@@ -39,14 +41,17 @@ from smeflow.db import DbScope, bind_scope
 from smeflow.errors import FieldProblem, InvalidCredentials, ValidationFailed
 from smeflow.identity._mfa import verify_totp
 from smeflow.identity._passwords import verify_password
-from smeflow.identity._tokens import decode_mfa_token, issue_access_token, issue_mfa_token
+from smeflow.identity._revocation import publish_revocation, session_cache_key
+from smeflow.identity._tokens import AccessClaims, decode_mfa_token, issue_access_token, issue_mfa_token
 from smeflow.identity.models import AuthSession, Membership, User
+from smeflow.identity.principal import Principal
 from smeflow.settings import Settings
 from smeflow.tenancy.models import Tenant
 
 _BAD_LOGIN = "The email, password or tenant is not valid"
 _BAD_REFRESH = "The refresh token is not valid; log in again"
 _BAD_CODE = "The one-time code is not valid"
+_ENDED = "This login has ended; log in again"
 _SECRET_BYTES = 32
 
 
@@ -72,7 +77,7 @@ class Tokens:
     user_id: uuid.UUID
     tenant_id: uuid.UUID | None
     role: str | None
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 (the OAuth token type, not a secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,7 @@ class _Seat:
 
     tenant_id: uuid.UUID | None
     role: str | None
+    tier: str | None = None
 
 
 def _hash(secret: str) -> bytes:
@@ -142,16 +148,18 @@ async def _pick_seat(session: AsyncSession, user: User, tenant_slug: str | None)
     )
 
 
-async def _seat_now(session: AsyncSession, user_id: uuid.UUID, tenant_id: uuid.UUID) -> str | None:
-    """The user's current role in an active tenant (``None`` if no longer a member)."""
-    role: str | None = (
+async def _seat_now(session: AsyncSession, user_id: uuid.UUID, tenant_id: uuid.UUID) -> _Seat | None:
+    """The user's current seat in an active tenant (``None`` if no longer a member)."""
+    row = (
         await session.execute(
-            select(Membership.role)
+            select(Membership.role, Tenant.tier)
             .join(Tenant, Tenant.id == Membership.tenant_id)
-            .where(Membership.user_id == user_id, Membership.tenant_id == tenant_id, Tenant.status == "active")
+            .where(
+                Membership.user_id == user_id, Membership.tenant_id == tenant_id, Tenant.status == "active"
+            )
         )
-    ).scalar_one_or_none()
-    return role
+    ).one_or_none()
+    return None if row is None else _Seat(tenant_id, row.role, row.tier)
 
 
 async def _issue(
@@ -253,17 +261,16 @@ async def complete_mfa_login(session: AsyncSession, settings: Settings, mfa_toke
     """
     claims = decode_mfa_token(settings, mfa_token)
     await bind_scope(session, DbScope.auth())
-    user = await session.get(User, claims.user_id)
+    user = await session.get(User, claims.sub)
     if user is None or user.status != "active" or not user.mfa_enabled:
         raise InvalidCredentials(_BAD_LOGIN)
     if not await verify_totp(session, settings, user.id, code):
         raise InvalidCredentials(_BAD_CODE)
-    seat = _Seat(None, None)
-    if claims.tenant_id is not None:
-        role = await _seat_now(session, user.id, claims.tenant_id)
-        if role is None:
-            raise InvalidCredentials(_BAD_LOGIN)
-        seat = _Seat(claims.tenant_id, role)
+    seat: _Seat | None = _Seat(None, None)
+    if claims.tid is not None:
+        seat = await _seat_now(session, user.id, claims.tid)
+    if seat is None:
+        raise InvalidCredentials(_BAD_LOGIN)
     tokens = await _issue(session, settings, user, seat)
     await _audit_login(session, tokens, "password+totp")
     return tokens
@@ -300,6 +307,7 @@ async def refresh(session: AsyncSession, settings: Settings, refresh_token: str)
         raise InvalidCredentials(_BAD_REFRESH)
     if row.rotated_at is not None:
         await _revoke_family(session, row.family_id, now)
+        await publish_revocation(session, session_cache_key(row.family_id, row.tenant_id))
         await bind_scope(session, DbScope.tenant(row.tenant_id, row.user_id))
         await record(
             session,
@@ -314,11 +322,11 @@ async def refresh(session: AsyncSession, settings: Settings, refresh_token: str)
     if row.expires_at <= now:
         raise InvalidCredentials(_BAD_REFRESH)
     user = await session.get(User, row.user_id)
-    role = await _seat_now(session, row.user_id, row.tenant_id)
-    if user is None or user.status != "active" or role is None:
+    seat = await _seat_now(session, row.user_id, row.tenant_id)
+    if user is None or user.status != "active" or seat is None:
         raise InvalidCredentials(_BAD_REFRESH)
     row.rotated_at = now
-    return await _issue(session, settings, user, _Seat(row.tenant_id, role), family_id=row.family_id, now=now)
+    return await _issue(session, settings, user, seat, family_id=row.family_id, now=now)
 
 
 async def logout(
@@ -353,6 +361,7 @@ async def logout(
     family_id, tenant_id, user_id = row.family_id, row.tenant_id, row.user_id
     if not await _revoke_family(session, family_id, utcnow()):
         return False
+    await publish_revocation(session, session_cache_key(family_id, tenant_id))
     await bind_scope(session, DbScope.tenant(tenant_id, user_id))
     await record(
         session,
@@ -373,16 +382,33 @@ async def revoke_user_sessions(
 
     The session must be bound to ``DbScope.auth()`` or to a scope of that same user.
     """
+    result = await session.execute(
+        update(AuthSession)
+        .where(*_live_of(user_id, tenant_id))
+        .values(revoked_at=utcnow())
+        .returning(AuthSession.family_id, AuthSession.tenant_id)
+        .execution_options(synchronize_session=False)
+    )
+    rows = result.all()
+    for family_id, family_tenant in {(r[0], r[1]) for r in rows}:
+        await publish_revocation(session, session_cache_key(family_id, family_tenant))
+    return len(rows)
+
+
+def _live_of(user_id: uuid.UUID, tenant_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
     conditions = [AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)]
     if tenant_id is not None:
         conditions.append(AuthSession.tenant_id == tenant_id)
-    result = await session.execute(
-        update(AuthSession)
-        .where(*conditions)
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return conditions
+
+
+async def publish_user_sessions(session: AsyncSession, user_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
+    """Tell API caches to re-read every live login of a user in a tenant (after a role change).
+    Needs ``DbScope.auth()``."""
+    live = select(AuthSession.family_id).where(*_live_of(user_id, tenant_id)).distinct()
+    families = await session.execute(live)
+    for family_id in families.scalars():
+        await publish_revocation(session, session_cache_key(family_id, tenant_id))
 
 
 async def is_session_active(session: AsyncSession, session_id: uuid.UUID) -> bool:
@@ -398,8 +424,42 @@ async def is_session_active(session: AsyncSession, session_id: uuid.UUID) -> boo
     return bool((await session.execute(select(live))).scalar())
 
 
+async def session_principal(session: AsyncSession, claims: AccessClaims) -> Principal:
+    """The caller of a verified access token, re-checked against the database: the login is
+    still live (not logged out or revoked), the user active, and the role the user has *now*
+    in an active tenant (with the tenant's tier). :class:`InvalidCredentials` otherwise.
+
+    Needs ``DbScope.auth()`` (or ``DbScope.auth(claims.sub)``). Callers may cache the answer
+    under :func:`~smeflow.identity.session_cache_key` for a few seconds: revocations and role
+    changes announce that key (see :mod:`smeflow.identity._revocation`).
+    """
+    if claims.sid is not None and not await is_session_active(session, claims.sid):
+        raise InvalidCredentials(_ENDED)
+    user = await session.get(User, claims.sub)
+    if user is None or user.status != "active":
+        raise InvalidCredentials(_ENDED)
+    seat: _Seat | None = _Seat(None, None)
+    if claims.tid is not None:
+        seat = await _seat_now(session, user.id, claims.tid)
+    elif user.platform_role != "operator":
+        seat = None
+    if seat is None:
+        raise InvalidCredentials(_ENDED)
+    return Principal(
+        kind="user",
+        tenant_id=seat.tenant_id,
+        role=seat.role,
+        user_id=user.id,
+        session_id=claims.sid,
+        platform_role=user.platform_role,
+        tier=seat.tier,
+    )
+
+
 __all__ = [
     "LoginResult",
+    "publish_user_sessions",
+    "session_principal",
     "RefreshTokenReused",
     "Tokens",
     "complete_mfa_login",

@@ -50,37 +50,41 @@ class TokenExpired(NotAuthenticated):
 
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
-    """The verified claims of an access token."""
+    """The verified claims of an access token, named as in the token: ``sub`` the user, ``tid``
+    the tenant (``None`` outside any tenant), ``sid`` the login session, ``role`` the role in
+    the tenant, ``platform_role`` (claim ``prole``), ``iat``/``exp`` as UTC datetimes."""
 
-    user_id: uuid.UUID
-    tenant_id: uuid.UUID | None
+    sub: uuid.UUID
+    tid: uuid.UUID | None
     role: str | None
-    session_id: uuid.UUID | None
+    sid: uuid.UUID | None
     platform_role: str | None
-    issued_at: datetime
-    expires_at: datetime
-    token_id: str
+    iat: datetime
+    exp: datetime
+    jti: str
 
     def principal(self) -> Principal:
-        """The caller these claims describe."""
+        """The caller these claims describe, as the token says (without re-reading the database:
+        see :func:`~smeflow.identity.session_principal` for that)."""
         return Principal(
             kind="user",
-            tenant_id=self.tenant_id,
+            tenant_id=self.tid,
             role=self.role,
-            user_id=self.user_id,
-            session_id=self.session_id,
+            user_id=self.sub,
+            session_id=self.sid,
             platform_role=self.platform_role,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class MfaClaims:
-    """The verified claims of an MFA challenge: who passed the password step, for which tenant."""
+    """The verified claims of an MFA challenge: who (``sub``) passed the password step, for which
+    tenant (``tid``)."""
 
-    user_id: uuid.UUID
-    tenant_id: uuid.UUID | None
-    expires_at: datetime
-    token_id: str
+    sub: uuid.UUID
+    tid: uuid.UUID | None
+    exp: datetime
+    jti: str
 
 
 def _key(settings: Settings, typ: str) -> bytes:
@@ -178,7 +182,6 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     """Verify an access token and return its claims; raises :class:`TokenExpired` or
     :class:`TokenInvalid` (both :class:`~smeflow.errors.NotAuthenticated`)."""
     payload = _decode(settings, token, "access")
-    user_id = _uuid(payload["sub"])
     tenant_id = _opt_uuid(payload.get("tid"))
     role = payload.get("role")
     platform_role = payload.get("prole")
@@ -187,14 +190,14 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     if platform_role not in (None, "operator"):
         raise TokenInvalid()
     return AccessClaims(
-        user_id=user_id,
-        tenant_id=tenant_id,
+        sub=_uuid(payload["sub"]),
+        tid=tenant_id,
         role=role,
-        session_id=_opt_uuid(payload.get("sid")),
+        sid=_opt_uuid(payload.get("sid")),
         platform_role=platform_role,
-        issued_at=_time(payload["iat"]),
-        expires_at=_time(payload["exp"]),
-        token_id=payload["jti"],
+        iat=_time(payload["iat"]),
+        exp=_time(payload["exp"]),
+        jti=payload["jti"],
     )
 
 
@@ -209,12 +212,11 @@ def issue_mfa_token(
 def decode_mfa_token(settings: Settings, token: str) -> MfaClaims:
     """Verify an MFA challenge token (same refusals as :func:`decode_access_token`)."""
     payload = _decode(settings, token, "mfa")
-    user_id = _uuid(payload["sub"])
     return MfaClaims(
-        user_id=user_id,
-        tenant_id=_opt_uuid(payload.get("tid")),
-        expires_at=_time(payload["exp"]),
-        token_id=payload["jti"],
+        sub=_uuid(payload["sub"]),
+        tid=_opt_uuid(payload.get("tid")),
+        exp=_time(payload["exp"]),
+        jti=payload["jti"],
     )
 
 

@@ -5,15 +5,18 @@ Key contracts:
   member whose email already has an account gives that account a membership; the password and
   name passed in are then ignored (a tenant admin must not be able to set the password of an
   account that other tenants share).
-- Role rules: nobody grants a role above their own, and only an owner grants, changes or
-  removes the owner role. A tenant always keeps at least one owner (:class:`Conflict`).
-  Whether the caller may manage members at all (``users:write``) is the route's
-  :func:`~smeflow.identity.Authorizer.require`.
+- Role rules, for an actor that is a :class:`Principal`: nobody grants a role above their own,
+  and only an owner grants, changes or removes the owner role; an actor from another tenant
+  gets :class:`NotFound`. An actor given as a bare audit :class:`~smeflow.audit.Actor` is
+  SMEFlow itself (the CLI, an operator bootstrapping a new tenant's first owner) and is not
+  checked. A tenant always keeps at least one owner (:class:`Conflict`). Whether the caller
+  may manage members at all (``users:write``) is the route's
+  :meth:`~smeflow.identity.Authorizer.require`.
 - Functions that take a tenant id expect the session bound to that tenant
-  (``DbScope.tenant(tenant_id, actor.user_id)``) and leave it so; an actor from another tenant
-  gets :class:`NotFound`. :func:`add_member` looks the email up in ``DbScope.auth()`` for a
-  moment (users of other tenants are invisible in the tenant's scope) and
-  :func:`remove_member` revokes the removed member's refresh tokens there.
+  (``DbScope.tenant(tenant_id, user_id)``) and leave it so. :func:`add_member` looks the email
+  up in ``DbScope.auth()`` for a moment (users of other tenants are invisible in the tenant's
+  scope); :func:`remove_member` revokes the removed member's refresh tokens there, and
+  :func:`change_role` tells API caches to re-read the member's logins.
 """
 
 from __future__ import annotations
@@ -30,15 +33,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.audit import record
 from smeflow.db import DbScope, bind_scope
-from smeflow.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
+from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from smeflow.identity._acting import Acting, acting_user, audit_actor, check_may_assign, check_tenant
 from smeflow.identity._passwords import hash_password
-from smeflow.identity._roles import check_role, role_rank
-from smeflow.identity._sessions import revoke_user_sessions
+from smeflow.identity._roles import check_role
+from smeflow.identity._sessions import publish_user_sessions, revoke_user_sessions
 from smeflow.identity.models import Membership, User
-from smeflow.identity.principal import Principal
 
 MAX_NAME_LENGTH = 200
-MAX_PAGE = 200
+MAX_PAGE = 1000  # a guard; the API asks at most 201 (a page plus one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +88,6 @@ def _member(membership: Membership, user: User) -> Member:
         mfa_enabled=user.mfa_enabled,
         joined_at=membership.created_at,
     )
-
-
-def _same_tenant(actor: Principal, tenant_id: uuid.UUID) -> None:
-    if actor.tenant_id != tenant_id:
-        raise NotFound("No such tenant")
-
-
-def _may_assign(actor: Principal, new_role: str, current_role: str | None = None) -> None:
-    if "owner" in (new_role, current_role) and actor.role != "owner":
-        raise PermissionDenied("Only an owner may grant, change or remove the owner role")
-    if max(role_rank(new_role), role_rank(current_role)) > role_rank(actor.role):
-        raise PermissionDenied("You may not manage a role above your own")
 
 
 async def create_user(
@@ -167,7 +158,7 @@ async def _other_owners(session: AsyncSession, tenant_id: uuid.UUID, user_id: uu
 
 async def add_member(
     session: AsyncSession,
-    actor: Principal,
+    actor: Acting,
     tenant_id: uuid.UUID,
     email: str,
     role: str,
@@ -179,16 +170,18 @@ async def add_member(
     Records ``user.created`` (new account) and ``membership.created``. :class:`Conflict` naming
     ``email`` if already a member; :class:`PermissionDenied` if the actor may not grant ``role``.
     """
-    _same_tenant(actor, tenant_id)
+    check_tenant(actor, tenant_id)
     check_role(role)
-    _may_assign(actor, role)
+    check_may_assign(actor, role)
     normalized = normalize_email(email)
     await bind_scope(session, DbScope.auth())
-    user = (await session.execute(select(User).where(func.lower(User.email) == normalized))).scalar_one_or_none()
-    await bind_scope(session, DbScope.tenant(tenant_id, actor.user_id))
+    user = (
+        await session.execute(select(User).where(func.lower(User.email) == normalized))
+    ).scalar_one_or_none()
+    await bind_scope(session, DbScope.tenant(tenant_id, acting_user(actor)))
     if user is None:
         user = await create_user(session, normalized, password, full_name)
-        await record(session, tenant_id, actor.actor, "user.created", "user", str(user.id))
+        await record(session, tenant_id, audit_actor(actor), "user.created", "user", str(user.id))
     membership = Membership(tenant_id=tenant_id, user_id=user.id, role=role)
     try:
         async with session.begin_nested():
@@ -200,7 +193,7 @@ async def add_member(
         message = "This person is already a member"
         raise Conflict(message, fields=[FieldProblem("email", message, "duplicate")]) from None
     await record(
-        session, tenant_id, actor.actor, "membership.created", "user", str(user.id), {"role": role}
+        session, tenant_id, audit_actor(actor), "membership.created", "user", str(user.id), {"role": role}
     )
     return _member(membership, user)
 
@@ -208,7 +201,7 @@ async def add_member(
 async def list_members(
     session: AsyncSession, tenant_id: uuid.UUID, limit: int = 50, after_user_id: uuid.UUID | None = None
 ) -> list[Member]:
-    """The tenant's members in user-id order (ids are time-ordered), ``limit`` (1–200) at a time
+    """The tenant's members in user-id order (ids are time-ordered), ``limit`` (1 to 200) at a time
     after ``after_user_id`` (the last id of the previous page)."""
     if not 1 <= limit <= MAX_PAGE:
         raise _invalid("limit", f"The limit must be between 1 and {MAX_PAGE}")
@@ -221,7 +214,7 @@ async def list_members(
     )
     if after_user_id is not None:
         query = query.where(Membership.user_id > after_user_id)
-    return [_member(m, u) for m, u in (await session.execute(query)).tuples()]
+    return [_member(row[0], row[1]) for row in await session.execute(query)]
 
 
 async def get_member(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Member:
@@ -230,25 +223,28 @@ async def get_member(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.
 
 
 async def change_role(
-    session: AsyncSession, actor: Principal, tenant_id: uuid.UUID, user_id: uuid.UUID, role: str
+    session: AsyncSession, actor: Acting, tenant_id: uuid.UUID, user_id: uuid.UUID, role: str
 ) -> Member:
     """Give a member another role; records ``membership.updated``. :class:`Conflict` if it would
     leave the tenant without an owner."""
-    _same_tenant(actor, tenant_id)
+    check_tenant(actor, tenant_id)
     check_role(role)
     membership, user = await _membership(session, tenant_id, user_id, lock=True)
     if membership.role == role:
         return _member(membership, user)
-    _may_assign(actor, role, membership.role)
+    check_may_assign(actor, role, membership.role)
     if membership.role == "owner" and not await _other_owners(session, tenant_id, user_id):
         raise Conflict("A tenant needs at least one owner: make someone else owner first")
     previous = membership.role
     membership.role = role
     await session.flush()
+    await bind_scope(session, DbScope.auth())
+    await publish_user_sessions(session, user_id, tenant_id)
+    await bind_scope(session, DbScope.tenant(tenant_id, acting_user(actor)))
     await record(
         session,
         tenant_id,
-        actor.actor,
+        audit_actor(actor),
         "membership.updated",
         "user",
         str(user_id),
@@ -257,12 +253,14 @@ async def change_role(
     return _member(membership, user)
 
 
-async def remove_member(session: AsyncSession, actor: Principal, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+async def remove_member(
+    session: AsyncSession, actor: Acting, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
     """Remove a member from the tenant (the account stays) and revoke their refresh tokens in
     it; records ``membership.removed``. :class:`Conflict` for the last owner."""
-    _same_tenant(actor, tenant_id)
+    check_tenant(actor, tenant_id)
     membership, _ = await _membership(session, tenant_id, user_id, lock=True)
-    _may_assign(actor, membership.role, membership.role)
+    check_may_assign(actor, membership.role, membership.role)
     if membership.role == "owner" and not await _other_owners(session, tenant_id, user_id):
         raise Conflict("A tenant needs at least one owner: make someone else owner first")
     role = membership.role
@@ -274,12 +272,28 @@ async def remove_member(session: AsyncSession, actor: Principal, tenant_id: uuid
     session.expunge(membership)
     await bind_scope(session, DbScope.auth())
     await revoke_user_sessions(session, user_id, tenant_id)
-    await bind_scope(session, DbScope.tenant(tenant_id, actor.user_id))
-    await record(session, tenant_id, actor.actor, "membership.removed", "user", str(user_id), {"role": role})
+    await bind_scope(session, DbScope.tenant(tenant_id, acting_user(actor)))
+    await record(
+        session, tenant_id, audit_actor(actor), "membership.removed", "user", str(user_id), {"role": role}
+    )
+
+
+async def set_platform_role(session: AsyncSession, user_id: uuid.UUID, platform_role: str | None) -> User:
+    """Make a user a platform operator (``"operator"``) or not (``None``). Not audited (the
+    platform has no audit chain of its own yet). Needs ``DbScope.platform()``."""
+    if platform_role not in (None, "operator"):
+        raise _invalid("platform_role", "The platform role must be 'operator' or empty")
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user")
+    user.platform_role = platform_role
+    await session.flush()
+    return user
 
 
 __all__ = [
     "Member",
+    "set_platform_role",
     "add_member",
     "change_role",
     "create_user",

@@ -5,7 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, ForeignKey, Identity, LargeBinary, Text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -100,6 +110,7 @@ class AuthzRule(Base):
     """One casbin policy line (``p`` permission or ``g`` role inheritance)."""
 
     __tablename__ = "authz_rules"
+    __table_args__ = (UniqueConstraint("ptype", "v0", "v1", "v2", "v3", name="uq_authz_rules_ptype"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     ptype: Mapped[str] = mapped_column(Text)

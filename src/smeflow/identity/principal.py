@@ -18,7 +18,8 @@ class Principal:
 
     ``role`` is the caller's role in ``tenant_id`` (``None`` outside a tenant); ``scopes`` narrow
     an API key to some permissions (``"audit:read"``; ``"*"`` = all its role allows);
-    ``platform_role`` is ``"operator"`` for platform operators.
+    ``platform_role`` is ``"operator"`` for platform operators; ``tier`` is the tenant's plan
+    (for its rate limits), when authentication looked the tenant up.
     """
 
     kind: PrincipalKind
@@ -29,6 +30,7 @@ class Principal:
     session_id: uuid.UUID | None = None
     scopes: frozenset[str] | None = None
     platform_role: str | None = None
+    tier: str | None = None
 
     @property
     def actor(self) -> Actor:
@@ -38,7 +40,7 @@ class Principal:
                 raise ValueError("an API key principal needs api_key_id")
             return Actor("api_key", str(self.api_key_id))
         if self.user_id is None:
-            raise ValueError("a user principal needs user_id")
+            return Actor.system()  # made by SMEFlow itself (the CLI, a bootstrap), not by a person
         if self.tenant_id is None and self.platform_role == "operator":
             return Actor("operator", str(self.user_id))
         return Actor("user", str(self.user_id))
