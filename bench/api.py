@@ -4,6 +4,7 @@ Starts the SMEFlow API with 2 worker processes on loopback (real PostgreSQL: the
 a temporary folder, or SMEFLOW_DATABASE_URL's server in a fresh database), seeds one tenant with
 50 members and an API key, then drives with wrk at concurrency 32:
   bare     a bare ASGI app returning a constant JSON (same uvicorn, 2 workers)
+  fastapi  the smallest FastAPI app (one route, a pydantic response): the framework's ceiling
   me       GET /api/v1/me with the API key
   list50   GET /api/v1/users?limit=50 with the API key (a tenant-scoped list of 50 rows)
 and prints requests/s, p50/p95/p99 and the ratio to the bare app.
@@ -50,10 +51,16 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (all held open until chosen, so none repeats)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def wait_ready(url: str, timeout: float = 60.0) -> None:
@@ -91,6 +98,14 @@ def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> di
         "errors": socket_errors + status_errors,
         "requests": requests,
     }
+
+
+def baseline(app: str, port: int) -> subprocess.Popen[bytes]:
+    """A baseline app from bench/ under the same uvicorn, with 2 workers."""
+    args = ["--workers", "2", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, *args], cwd=ROOT / "bench", stdout=subprocess.DEVNULL
+    )
 
 
 async def seed(settings: Settings) -> str:
@@ -136,13 +151,22 @@ def main() -> None:
         "SMEFLOW_LOG_LEVEL": "WARNING",
         "SMEFLOW_API_KEY_REQUESTS_PER_SECOND": "1000000",
         "SMEFLOW_API_KEY_BURST": "1000000",
-        "SMEFLOW_TIERS__ENTERPRISE__REQUESTS_PER_SECOND": "1000000",
-        "SMEFLOW_TIERS__ENTERPRISE__BURST": "1000000",
+        "SMEFLOW_TIERS": json.dumps(
+            {
+                "enterprise": {
+                    "requests_per_second": 1e6,
+                    "burst": 1_000_000,
+                    "max_users": 1000,
+                    "max_api_keys": 100,
+                    "concurrent_runs": 100,
+                }
+            }
+        ),
     }
     settings = Settings(_env_file=None, env="prod", secret_key=SECRET, database_url=to_libpq(owner))
     key = asyncio.run(seed(settings))
 
-    api_port, bare_port = free_port(), free_port()
+    api_port, bare_port, fastapi_port = free_ports(3)
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "smeflow", "serve", "--workers", "2", "--port", str(api_port)],
@@ -150,33 +174,20 @@ def main() -> None:
             cwd=folder,
             stdout=subprocess.DEVNULL,
         ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bare_app:app",
-                "--workers",
-                "2",
-                "--port",
-                str(bare_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT / "bench",
-            stdout=subprocess.DEVNULL,
-        ),
+        baseline("bare_app:app", bare_port),
+        baseline("fastapi_app:app", fastapi_port),
     ]
     results: dict[str, dict[str, float]] = {}
     try:
-        wait_ready(f"http://127.0.0.1:{api_port}/readyz")
+        wait_ready(f"http://127.0.0.1:{api_port}/readyz", timeout=120)
         wait_ready(f"http://127.0.0.1:{bare_port}/")
+        wait_ready(f"http://127.0.0.1:{fastapi_port}/")
         auth = {"X-API-Key": key}
         listing = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/users?limit=50", headers=auth).json()
         assert len(listing["items"]) == 50, listing
         targets = {
             "bare": (f"http://127.0.0.1:{bare_port}/", {}),
+            "fastapi": (f"http://127.0.0.1:{fastapi_port}/", {}),
             "me": (f"http://127.0.0.1:{api_port}/api/v1/me", auth),
             "list50": (f"http://127.0.0.1:{api_port}/api/v1/users?limit=50", auth),
         }

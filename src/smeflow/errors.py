@@ -81,6 +81,12 @@ class PermissionDenied(SMEFlowError):
     title = "You do not have permission to do this"
 
 
+class QuotaExceeded(SMEFlowError):
+    code = "quota_exceeded"
+    status = 403
+    title = "The tenant's plan does not allow more of this"
+
+
 class NotFound(SMEFlowError):
     code = "not_found"
     status = 404
@@ -128,6 +134,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "QuotaExceeded",
     "RateLimited",
     "SMEFlowError",
     "Unavailable",

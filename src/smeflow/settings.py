@@ -31,7 +31,7 @@ class TierQuota(BaseModel):
 
 def default_tiers() -> dict[str, TierQuota]:
     return {
-        "free": TierQuota(requests_per_second=5, burst=20, max_users=3, max_api_keys=2, concurrent_runs=2),
+        "free": TierQuota(requests_per_second=5, burst=20, max_users=5, max_api_keys=3, concurrent_runs=2),
         "starter": TierQuota(
             requests_per_second=20, burst=60, max_users=10, max_api_keys=10, concurrent_runs=10
         ),

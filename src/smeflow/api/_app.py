@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -18,7 +19,7 @@ from smeflow.api._ratelimit import make_rate_limiter
 from smeflow.api._state import AppState
 from smeflow.api.routes import ROUTERS
 from smeflow.db import Database, DbScope, migrate, to_libpq
-from smeflow.identity import Authorizer, OidcVerifier, Principal
+from smeflow.identity import Authorizer, OidcVerifier
 from smeflow.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         async with db.transaction(DbScope.auth()) as session:
             authorizer = await Authorizer.load(session)
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
-        cache: AuthCache[Principal] = AuthCache(settings.auth_cache_seconds)
+        cache: AuthCache[Any] = AuthCache(settings.auth_cache_seconds)
         cache.start_listening(to_libpq(db.app_url))
         state = AppState(
             settings=settings,

@@ -1,8 +1,8 @@
 """A short-lived in-memory cache of verified credentials, so a request with a known API key or
 session needs no database round trip to authenticate.
 
-Revocation is immediate everywhere: whatever revokes a credential (or changes a role) calls
-``pg_notify('smeflow_auth', <credential key>)`` in its transaction; every API process LISTENs and
+Revocation is immediate everywhere: whatever revokes a credential (or changes a role, or what
+``/me`` shows) calls ``smeflow.db.publish_auth_change`` in its transaction; every API process LISTENs and
 drops the entry when the transaction commits. Entries also expire after ``ttl`` seconds.
 """
 
@@ -17,9 +17,10 @@ from typing import Generic, TypeVar
 
 import psycopg
 
+from smeflow.db import AUTH_CHANNEL
+
 logger = logging.getLogger(__name__)
 
-CHANNEL = "smeflow_auth"
 V = TypeVar("V")
 
 
@@ -39,10 +40,12 @@ class AuthCache(Generic[V]):
             return None
         return entry[1]
 
-    def put(self, key: str, value: V) -> None:
-        if self.ttl <= 0:
+    def put(self, key: str, value: V, ttl: float | None = None) -> None:
+        """Keep ``value`` for ``ttl`` seconds (at most the cache's own ttl)."""
+        lifetime = self.ttl if ttl is None else min(ttl, self.ttl)
+        if lifetime <= 0:
             return
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+        self._entries[key] = (time.monotonic() + lifetime, value)
         if len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
@@ -61,7 +64,7 @@ class AuthCache(Generic[V]):
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {AUTH_CHANNEL}")
                     self.drop("*")  # anything may have changed while we were not listening
                     async for note in conn.notifies():
                         self.drop(note.payload)
@@ -80,4 +83,4 @@ class AuthCache(Generic[V]):
             self._listener = None
 
 
-__all__ = ["CHANNEL", "AuthCache"]
+__all__ = ["AuthCache"]

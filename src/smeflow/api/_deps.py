@@ -5,31 +5,38 @@ with :func:`require`, so an endpoint cannot forget to check."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.api._state import AppState
+from smeflow.api.schemas import TenantBrief, UserBrief
 from smeflow.core.context import tenant_id_var
 from smeflow.db import DbScope
 from smeflow.errors import NotAuthenticated, PermissionDenied, RateLimited
 from smeflow.identity import (
     Principal,
+    User,
     authenticate_api_key,
     decode_access_token,
     map_oidc_principal,
     session_cache_key,
     session_principal,
 )
+from smeflow.tenancy import Tenant
 
 _bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth/login, or an API key")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (smf_…)")
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool (a costly hop)
     state: AppState = request.app.state.smeflow
     return state
 
@@ -47,31 +54,57 @@ def _peek_issuer(token: str) -> str | None:
     return issuer if isinstance(issuer, str) else None
 
 
-async def _from_api_key(state: AppState, key: str) -> Principal:
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A verified caller as the API caches it: the principal plus what ``/me`` shows of it."""
+
+    principal: Principal
+    tenant: TenantBrief | None
+    user: UserBrief | None
+
+
+async def _describe(session: AsyncSession, principal: Principal) -> Caller:
+    tenant = user = None
+    if principal.tenant_id is not None:
+        row = await session.get(Tenant, principal.tenant_id)
+        tenant = TenantBrief.model_validate(row, from_attributes=True) if row is not None else None
+    if principal.user_id is not None:
+        found = await session.get(User, principal.user_id)
+        user = UserBrief.model_validate(found, from_attributes=True) if found is not None else None
+    return Caller(principal, tenant, user)
+
+
+async def _from_api_key(state: AppState, key: str) -> Caller:
     cache_key = "k:" + hashlib.sha256(key.encode()).hexdigest()
-    principal = state.auth_cache.get(cache_key)
-    if principal is None:
+    caller = state.auth_cache.get(cache_key)
+    if caller is None:
         async with state.db.transaction(DbScope.auth()) as session:
-            principal = await authenticate_api_key(session, key)
-        state.auth_cache.put(cache_key, principal)
-    return principal
+            caller = await _describe(session, await authenticate_api_key(session, key))
+        state.auth_cache.put(cache_key, caller)
+    return caller
 
 
-async def _from_bearer(state: AppState, token: str) -> Principal:
-    settings = state.settings
+async def _from_bearer(state: AppState, token: str) -> Caller:
     issuer = _peek_issuer(token)
     if state.oidc is not None and issuer == state.oidc.settings.issuer:
-        external = await state.oidc.verify(token)
-        async with state.db.transaction(DbScope.auth()) as session:
-            return await map_oidc_principal(session, state.oidc.settings, external)
-    claims = decode_access_token(settings, token)
+        cache_key = "o:" + hashlib.sha256(token.encode()).hexdigest()
+        caller = state.auth_cache.get(cache_key)
+        if caller is None:
+            external = await state.oidc.verify(token)
+            async with state.db.transaction(DbScope.auth()) as session:
+                principal = await map_oidc_principal(session, state.oidc.settings, external)
+                caller = await _describe(session, principal)
+            expires_in = float(external.get("exp", 0)) - time.time()
+            state.auth_cache.put(cache_key, caller, ttl=expires_in)
+        return caller
+    claims = decode_access_token(state.settings, token)  # signature and expiry: every request
     cache_key = session_cache_key(claims.sid, claims.tid)
-    principal = state.auth_cache.get(cache_key)
-    if principal is None:
+    caller = state.auth_cache.get(cache_key)
+    if caller is None:
         async with state.db.transaction(DbScope.auth(claims.sub)) as session:
-            principal = await session_principal(session, claims)
-        state.auth_cache.put(cache_key, principal)
-    return principal
+            caller = await _describe(session, await session_principal(session, claims))
+        state.auth_cache.put(cache_key, caller)
+    return caller
 
 
 async def authenticate(
@@ -83,19 +116,19 @@ async def authenticate(
     """The caller, from ``Authorization: Bearer`` (access token, OIDC token or API key) or
     ``X-API-Key``; then the per-key and per-tenant rate limits."""
     if api_key:
-        principal = await _from_api_key(state, api_key)
+        caller = await _from_api_key(state, api_key)
     elif bearer is not None and bearer.credentials:
         token = bearer.credentials
-        if token.startswith("smf_"):
-            principal = await _from_api_key(state, token)
-        else:
-            principal = await _from_bearer(state, token)
+        caller = await (
+            _from_api_key(state, token) if token.startswith("smf_") else _from_bearer(state, token)
+        )
     else:
         raise NotAuthenticated("send an access token (Authorization: Bearer …) or an API key (X-API-Key)")
+    principal = caller.principal
     if principal.tenant_id is not None:
         tenant_id_var.set(str(principal.tenant_id))
     await _rate_limit(state, principal)
-    request.state.principal = principal
+    request.state.caller = caller
     return principal
 
 
@@ -152,6 +185,7 @@ def require_tenant(principal: Principal) -> Any:
 
 
 __all__ = [
+    "Caller",
     "CurrentPrincipal",
     "State",
     "app_state",

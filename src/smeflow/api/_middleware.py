@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smeflow.api._problems import internal_error, too_large
 from smeflow.core.context import request_id_var, tenant_id_var
-from smeflow.errors import PayloadTooLarge
+
+logger = logging.getLogger(__name__)
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -33,14 +37,24 @@ class RequestContext:
         token = request_id_var.set(request_id)
         tenant_token = tenant_id_var.set(None)
         header = (b"x-request-id", request_id.encode())
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Unexpected errors are answered here, where the request id is still known (Starlette's
+            # outermost error middleware runs after this one has returned).
+            logger.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            await internal_error(scope.get("path"))(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
             tenant_id_var.reset(tenant_token)
@@ -75,15 +89,12 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+                    # An HTTPException survives FastAPI's body reading (anything else becomes a 400).
+                    raise HTTPException(413, f"the body is over the limit of {limit} bytes")
             return message
 
         if scope.get("state", {}).get("body_too_large"):
-
-            async def refuse() -> Message:
-                raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
-
-            await self.app(scope, refuse, send)
+            await too_large(limit, scope.get("path"))(scope, receive, send)
             return
         await self.app(scope, limited_receive, send)
 

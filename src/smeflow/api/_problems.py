@@ -67,6 +67,27 @@ def problem(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def internal_error(instance: str | None) -> Response:
+    """The answer to an error nobody expected: no details, just the request id to quote."""
+    return problem(
+        500,
+        "internal_error",
+        "Internal error",
+        "Something went wrong on our side; it has been logged. Quote the request id if you report it.",
+        instance=instance,
+    )
+
+
+def too_large(limit: int, instance: str | None) -> Response:
+    return problem(
+        413,
+        "payload_too_large",
+        "The request body is too large",
+        f"the body is over the limit of {limit} bytes",
+        instance=instance,
+    )
+
+
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc) or "body"
 
@@ -84,7 +105,7 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> Respon
             )
             continue
         loc = error.get("loc", ())
-        message = str(error.get("msg", "invalid"))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         if kind == "extra_forbidden":
             message = "unknown field"
         elif kind == "missing":
@@ -143,16 +164,5 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers) if exc.headers else None,
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem(
-            500,
-            "internal_error",
-            "Internal error",
-            "Something went wrong on our side; it has been logged. Quote the request id if you report it.",
-            instance=request.url.path,
-        )
 
-
-__all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem"]
+__all__ = ["PROBLEM_JSON", "install_problem_handlers", "internal_error", "problem", "too_large"]

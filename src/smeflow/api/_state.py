@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
 from smeflow.api._authcache import AuthCache
 from smeflow.api._ratelimit import RateLimiter
 from smeflow.db import Database
-from smeflow.identity import Authorizer, OidcVerifier, Principal
+from smeflow.identity import Authorizer, OidcVerifier
 from smeflow.settings import Settings
 
 
@@ -19,7 +20,7 @@ class AppState:
     db: Database
     authorizer: Authorizer
     limiter: RateLimiter
-    auth_cache: AuthCache[Principal]
+    auth_cache: AuthCache[Any]
     http: httpx.AsyncClient
     oidc: OidcVerifier | None
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -40,6 +41,11 @@ def _settings() -> Settings:
         settings = Settings()
     except SMEFlowError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "SMEFLOW_" + "__".join(str(part) for part in error["loc"]).upper()
+            err.print(f"[red]error:[/red] setting {name}: {error['msg']}")
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, json_lines=settings.log_json)
     return settings
@@ -188,8 +194,6 @@ def tenants_create(
     owner_password: Annotated[str | None, typer.Option(help="password if the owner is new")] = None,
 ) -> None:
     """Create a tenant (and optionally its owner)."""
-    from pydantic import ValidationError
-
     from smeflow.tenancy import TenantCreate, create_tenant
 
     try:

@@ -44,10 +44,14 @@ COUNTRY_DEFAULTS: dict[str, CountryDefaults] = {
 }
 
 
+# CLDR territories that are not countries: unknown region, EU, eurozone, UN, outlying Oceania.
+_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO"})
+
+
 @cache
 def _countries() -> frozenset[str]:
     codes = (str(code) for code in Locale("en").territories)
-    return frozenset(code for code in codes if len(code) == 2 and code.isalpha())
+    return frozenset(code for code in codes if len(code) == 2 and code.isalpha()) - _NOT_COUNTRIES
 
 
 def is_country(code: str) -> bool:

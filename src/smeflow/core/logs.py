@@ -78,6 +78,15 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     handler._smeflow = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for chatty in (
+        "pgserver",
+        "casbin",
+        "casbin.policy",
+        "casbin.role",
+        "alembic.runtime.migration",
+        "httpx",
+    ):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
 __all__ = ["configure_logging", "redact"]

@@ -6,12 +6,14 @@ models by a test), which also create the application role and every row-level se
 """
 
 from smeflow.db._database import (
+    AUTH_CHANNEL,
     Database,
     DbScope,
     ScopeKind,
     bind_scope,
     ensure_database,
     notify,
+    publish_auth_change,
     to_async_url,
     to_libpq,
 )
@@ -20,6 +22,7 @@ from smeflow.db._migrate import alembic_config, migrate
 from smeflow.db.base import Base
 
 __all__ = [
+    "AUTH_CHANNEL",
     "Base",
     "Database",
     "DbScope",
@@ -30,6 +33,7 @@ __all__ = [
     "ensure_database",
     "migrate",
     "notify",
+    "publish_auth_change",
     "to_async_url",
     "to_libpq",
 ]

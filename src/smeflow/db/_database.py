@@ -152,6 +152,15 @@ async def notify(session: AsyncSession, channel: str, payload: str) -> None:
     )
 
 
+AUTH_CHANNEL = "smeflow_auth"
+
+
+async def publish_auth_change(session: AsyncSession, key: str = "*") -> None:
+    """Tell every API process, when this transaction commits, to forget the verified credential
+    cached under ``key`` (``"*"``: everything), because what it grants or shows has changed."""
+    await notify(session, AUTH_CHANNEL, key)
+
+
 def ensure_database(server_url: URL, name: str) -> None:
     """Create database ``name`` on the server at ``server_url`` if it does not exist."""
     with psycopg.connect(to_libpq(server_url), autocommit=True) as conn:

@@ -25,13 +25,20 @@ import string
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.audit import record
 from smeflow.core import new_id, utcnow
-from smeflow.errors import FieldProblem, InvalidCredentials, NotFound, PermissionDenied, ValidationFailed
+from smeflow.errors import (
+    FieldProblem,
+    InvalidCredentials,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    ValidationFailed,
+)
 from smeflow.identity._acting import Acting, acting_user, audit_actor, check_may_assign, check_tenant
 from smeflow.identity._revocation import EVERYTHING, publish_revocation
 from smeflow.identity._roles import check_role
@@ -90,6 +97,8 @@ async def create_api_key(
     role: str,
     scopes: list[str],
     expires_at: datetime | None = None,
+    *,
+    max_keys: int | None = None,
 ) -> tuple[str, ApiKey]:
     """Create a key; returns ``(plaintext, key)``. The plaintext is shown once and never stored.
 
@@ -103,6 +112,11 @@ async def create_api_key(
     check_role(role)
     check_may_assign(actor, role)
     wanted = _check_scopes(actor, scopes)
+    if max_keys is not None:
+        live = select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+        count = (await session.execute(live)).scalar_one()
+        if count >= max_keys:
+            raise QuotaExceeded(f"the tenant's plan allows {max_keys} live API keys; revoke one first")
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
         raise _invalid("expires_at", "The expiry must be a future time with a time zone")
     secret = secrets.token_urlsafe(SECRET_BYTES)

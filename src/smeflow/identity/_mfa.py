@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smeflow.audit import Actor, record
 from smeflow.core import utcnow
 from smeflow.core.sealing import seal, unseal
-from smeflow.db import DbScope, bind_scope
+from smeflow.db import DbScope, bind_scope, publish_auth_change
 from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from smeflow.identity.models import User
 from smeflow.settings import Settings
@@ -121,6 +121,7 @@ async def confirm_mfa(
     if not _consume(settings, user, code, now):
         raise _bad_code()
     user.mfa_enabled = True
+    await publish_auth_change(session)  # cached callers show mfa_enabled
     await session.flush()
     if tenant_id is not None:
         await bind_scope(session, DbScope.tenant(tenant_id, user_id))
@@ -158,6 +159,7 @@ async def disable_mfa(
     if not _consume(settings, user, code, now):
         raise _bad_code()
     user.mfa_enabled = False
+    await publish_auth_change(session)
     user.mfa_secret = None
     await session.flush()
     if tenant_id is not None:

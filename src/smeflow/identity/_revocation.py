@@ -14,9 +14,8 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smeflow.db import notify
+from smeflow.db import AUTH_CHANNEL, publish_auth_change
 
-AUTH_CHANNEL = "smeflow_auth"
 EVERYTHING = "*"
 
 
@@ -27,7 +26,7 @@ def session_cache_key(session_id: uuid.UUID | None, tenant_id: uuid.UUID | None)
 
 async def publish_revocation(session: AsyncSession, key: str) -> None:
     """Announce, when the transaction commits, that the credential cached under ``key`` changed."""
-    await notify(session, AUTH_CHANNEL, key)
+    await publish_auth_change(session, key)
 
 
 __all__ = ["AUTH_CHANNEL", "EVERYTHING", "publish_revocation", "session_cache_key"]

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.audit import record
 from smeflow.db import DbScope, bind_scope
-from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from smeflow.errors import Conflict, FieldProblem, NotFound, QuotaExceeded, ValidationFailed
 from smeflow.identity._acting import Acting, acting_user, audit_actor, check_may_assign, check_tenant
 from smeflow.identity._passwords import hash_password
 from smeflow.identity._roles import check_role
@@ -164,8 +164,13 @@ async def add_member(
     role: str,
     password: str | None = None,
     full_name: str = "",
+    *,
+    max_members: int | None = None,
 ) -> Member:
     """Make ``email`` a member of the tenant with ``role``, creating the account if it is new.
+
+    ``max_members`` is the tenant plan's limit (:class:`QuotaExceeded` when reached; a soft limit:
+    two concurrent additions may both pass).
 
     Records ``user.created`` (new account) and ``membership.created``. :class:`Conflict` naming
     ``email`` if already a member; :class:`PermissionDenied` if the actor may not grant ``role``.
@@ -179,6 +184,10 @@ async def add_member(
         await session.execute(select(User).where(func.lower(User.email) == normalized))
     ).scalar_one_or_none()
     await bind_scope(session, DbScope.tenant(tenant_id, acting_user(actor)))
+    if max_members is not None:
+        members = (await session.execute(select(func.count()).select_from(Membership))).scalar_one()
+        if members >= max_members:
+            raise QuotaExceeded(f"the tenant's plan allows {max_members} members; it has {members}")
     if user is None:
         user = await create_user(session, normalized, password, full_name)
         await record(session, tenant_id, audit_actor(actor), "user.created", "user", str(user.id))
@@ -205,8 +214,17 @@ async def list_members(
     after ``after_user_id`` (the last id of the previous page)."""
     if not 1 <= limit <= MAX_PAGE:
         raise _invalid("limit", f"The limit must be between 1 and {MAX_PAGE}")
+    # Columns, not entities: a list page needs no identity map (and never the password hash).
     query = (
-        select(Membership, User)
+        select(
+            User.id,
+            User.email,
+            User.full_name,
+            Membership.role,
+            User.status,
+            User.mfa_enabled,
+            Membership.created_at,
+        )
         .join(User, User.id == Membership.user_id)
         .where(Membership.tenant_id == tenant_id)
         .order_by(Membership.user_id)
@@ -214,7 +232,8 @@ async def list_members(
     )
     if after_user_id is not None:
         query = query.where(Membership.user_id > after_user_id)
-    return [_member(row[0], row[1]) for row in await session.execute(query)]
+    connection = await session.connection()  # Core execution: no ORM row processing
+    return [Member(*row) for row in await connection.execute(query)]
 
 
 async def get_member(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Member:

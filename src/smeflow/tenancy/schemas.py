@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from smeflow.core.locales import COUNTRY_DEFAULTS, is_country, is_currency, is_timezone, normalize_locale
 
@@ -34,20 +34,40 @@ class ResidencyPolicy(BaseModel):
 
 
 class _TenantFields(BaseModel):
+    """Checks shared by create and update; each error names its own field."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    @staticmethod
-    def _check_codes(
-        country: str | None, currency: str | None, locale: str | None, timezone: str | None
-    ) -> None:
-        if country is not None and not is_country(country):
-            raise ValueError(f"country {country!r} is not an ISO 3166-1 alpha-2 code such as KE, NG or ZA")
-        if currency is not None and not is_currency(currency):
-            raise ValueError(f"currency {currency!r} is not an ISO 4217 code such as KES, NGN or ZAR")
-        if locale is not None and normalize_locale(locale) is None:
-            raise ValueError(f"default_locale {locale!r} is not a known locale such as sw_KE or yo_NG")
-        if timezone is not None and not is_timezone(timezone):
-            raise ValueError(f"timezone {timezone!r} is not an IANA time zone such as Africa/Nairobi")
+    @field_validator("country", check_fields=False)
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and not is_country(value):
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code such as KE, NG or ZA")
+        return value
+
+    @field_validator("currency", check_fields=False)
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not is_currency(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code such as KES, NGN or ZAR")
+        return value
+
+    @field_validator("default_locale", check_fields=False)
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        normalized = normalize_locale(value)
+        if normalized is None:
+            raise ValueError(f"{value!r} is not a known locale such as sw_KE, yo_NG or en_ZA")
+        return normalized
+
+    @field_validator("timezone", check_fields=False)
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None and not is_timezone(value):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Africa/Nairobi")
+        return value
 
 
 class TenantCreate(_TenantFields):
@@ -65,7 +85,6 @@ class TenantCreate(_TenantFields):
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> TenantCreate:
-        self._check_codes(self.country, self.currency, self.default_locale, self.timezone)
         defaults = COUNTRY_DEFAULTS.get(self.country)
         if self.currency is None:
             if defaults is None:
@@ -77,7 +96,6 @@ class TenantCreate(_TenantFields):
             self.timezone = defaults.timezone
         if self.default_locale is None:
             self.default_locale = defaults.locale if defaults else "en"
-        self.default_locale = normalize_locale(self.default_locale)
         if self.region is None:
             self.region = self.country.lower()
         return self
@@ -91,13 +109,6 @@ class TenantUpdate(_TenantFields):
     default_locale: str | None = Field(default=None, max_length=35)
     timezone: str | None = Field(default=None, max_length=64)
     residency: ResidencyPolicy | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> TenantUpdate:
-        self._check_codes(None, self.currency, self.default_locale, self.timezone)
-        if self.default_locale is not None:
-            self.default_locale = normalize_locale(self.default_locale)
-        return self
 
 
 class TenantAdminUpdate(TenantUpdate):

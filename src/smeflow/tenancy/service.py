@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.audit import Actor, record
-from smeflow.db import DbScope, bind_scope
+from smeflow.db import DbScope, bind_scope, publish_auth_change
 from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from smeflow.settings import Settings
 from smeflow.tenancy.models import Tenant
@@ -108,6 +108,7 @@ async def update_tenant(
             setattr(tenant, field, value)
     if diff:
         await session.flush()
+        await publish_auth_change(session)  # cached callers carry the tenant's profile and status
         await record(session, tenant.id, actor, "tenant.updated", "tenant", str(tenant.id), diff)
     return tenant
 

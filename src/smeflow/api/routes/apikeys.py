@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smeflow.api._deps import State, require, require_tenant
 from smeflow.api._pagination import Page
+from smeflow.api.routes._fields import body_fields
 from smeflow.db import DbScope
 from smeflow.identity import Principal, create_api_key, get_api_key, list_api_keys, revoke_api_key
 
@@ -64,11 +65,19 @@ async def create_key(
     body: ApiKeyIn, state: State, principal: Annotated[Principal, require("apikeys:write")]
 ) -> ApiKeyCreated:
     tenant_id = require_tenant(principal)
-    async with state.db.transaction(DbScope.tenant(tenant_id, principal.user_id)) as session:
-        plaintext, key = await create_api_key(
-            session, principal, tenant_id, body.name, body.role, body.scopes, body.expires_at
-        )
-        out = ApiKeyOut.model_validate(key)
+    with body_fields():
+        async with state.db.transaction(DbScope.tenant(tenant_id, principal.user_id)) as session:
+            plaintext, key = await create_api_key(
+                session,
+                principal,
+                tenant_id,
+                body.name,
+                body.role,
+                body.scopes,
+                body.expires_at,
+                max_keys=state.settings.tier(principal.tier or "free").max_api_keys,
+            )
+            out = ApiKeyOut.model_validate(key)
     return ApiKeyCreated(**out.model_dump(), key=plaintext)
 
 

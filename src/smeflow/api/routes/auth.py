@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from smeflow.api._deps import CurrentPrincipal, State
+from smeflow.api._deps import State, require
+from smeflow.api.routes._fields import body_fields
 from smeflow.db import DbScope
 from smeflow.errors import RateLimited
-from smeflow.identity import RefreshTokenReused, Tokens, complete_mfa_login, login, logout, refresh
+from smeflow.identity import (
+    Principal,
+    RefreshTokenReused,
+    Tokens,
+    complete_mfa_login,
+    decode_mfa_token,
+    login,
+    logout,
+    refresh,
+)
 from smeflow.tenancy.schemas import Slug
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
-# Brute-force brake per email address: 10 attempts, then one every 6 s.
+# Brute-force brake per email address (and per account for one-time codes): 10 attempts, then
+# one every 6 s.
 LOGIN_RATE, LOGIN_BURST = 1 / 6, 10
+# Guessing brake per MFA challenge: 5 codes, then one every 30 s (a challenge lives 5 minutes).
+MFA_RATE, MFA_BURST = 1 / 30, 5
 
 
 class LoginIn(BaseModel):
@@ -80,8 +94,9 @@ async def do_login(body: LoginIn, state: State) -> LoginOut:
     wait = await state.limiter.hit(f"login:{body.email.strip().lower()}", LOGIN_RATE, LOGIN_BURST)
     if wait is not None:
         raise RateLimited(wait, "too many login attempts for this email; wait and try again")
-    async with state.db.transaction(DbScope.auth()) as session:
-        result = await login(session, state.settings, body.email, body.password, body.tenant)
+    with body_fields():
+        async with state.db.transaction(DbScope.auth()) as session:
+            result = await login(session, state.settings, body.email, body.password, body.tenant)
     if result.tokens is None:
         return LoginOut(mfa_required=True, mfa_token=result.mfa_token)
     return LoginOut(tokens=TokensOut.of(result.tokens))
@@ -89,6 +104,16 @@ async def do_login(body: LoginIn, state: State) -> LoginOut:
 
 @router.post("/mfa", summary="Second login step: the MFA challenge and a one-time code")
 async def do_mfa(body: MfaIn, state: State) -> TokensOut:
+    challenge = hashlib.sha256(body.mfa_token.encode()).hexdigest()
+    wait = await state.limiter.hit(f"mfa:{challenge}", MFA_RATE, MFA_BURST)
+    if wait is not None:
+        raise RateLimited(wait, "too many codes tried for this login; wait, or log in again")
+    # The same brake as for passwords, per user (a fresh challenge does not reset it): a million
+    # codes, three of them valid at any moment, are otherwise guessed in minutes.
+    claims = decode_mfa_token(state.settings, body.mfa_token)
+    wait = await state.limiter.hit(f"mfa:{claims.sub}", LOGIN_RATE, LOGIN_BURST)
+    if wait is not None:
+        raise RateLimited(wait, "too many one-time codes tried for this account; wait and try again")
     async with state.db.transaction(DbScope.auth()) as session:
         tokens = await complete_mfa_login(session, state.settings, body.mfa_token, body.code)
     return TokensOut.of(tokens)
@@ -108,7 +133,9 @@ async def do_refresh(body: RefreshIn, state: State) -> TokensOut:
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this login everywhere")
-async def do_logout(principal: CurrentPrincipal, state: State, body: LogoutIn | None = None) -> None:
+async def do_logout(
+    principal: Annotated[Principal, require("me:write")], state: State, body: LogoutIn | None = None
+) -> None:
     async with state.db.transaction(DbScope.auth()) as session:
         if body is not None and body.refresh_token:
             await logout(session, refresh_token=body.refresh_token)

@@ -5,32 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from smeflow.api._deps import State, own_scope, require
+from smeflow.api._deps import Caller, State, own_scope, require
+from smeflow.api.routes._fields import body_fields
+from smeflow.api.schemas import TenantBrief, UserBrief
 from smeflow.errors import PermissionDenied
-from smeflow.identity import Principal, User, begin_mfa_enrolment, confirm_mfa, disable_mfa
-from smeflow.tenancy import Tenant
+from smeflow.identity import Principal, begin_mfa_enrolment, confirm_mfa, disable_mfa
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
-
-
-class TenantBrief(BaseModel):
-    id: uuid.UUID
-    slug: str
-    name: str
-    country: str
-    currency: str
-    timezone: str
-    default_locale: str
-
-
-class UserBrief(BaseModel):
-    id: uuid.UUID
-    email: str
-    full_name: str
-    mfa_enabled: bool
 
 
 class MeOut(BaseModel):
@@ -55,25 +39,16 @@ class CodeIn(BaseModel):
 
 
 @router.get("", summary="Who is calling")
-async def me(state: State, principal: Annotated[Principal, require("me:read")]) -> MeOut:
-    tenant = user = None
-    async with state.db.transaction(own_scope(principal)) as session:
-        if principal.tenant_id is not None:
-            row = await session.get(Tenant, principal.tenant_id)
-            if row is not None:
-                tenant = TenantBrief.model_validate(row, from_attributes=True)
-        if principal.user_id is not None:
-            found = await session.get(User, principal.user_id)
-            if found is not None:
-                user = UserBrief.model_validate(found, from_attributes=True)
+async def me(request: Request, principal: Annotated[Principal, require("me:read")]) -> MeOut:
+    caller: Caller = request.state.caller
     return MeOut(
         kind=principal.kind,
         role=principal.role,
         platform_role=principal.platform_role,
         scopes=sorted(principal.scopes) if principal.scopes is not None else None,
         api_key_id=principal.api_key_id,
-        user=user,
-        tenant=tenant,
+        user=caller.user,
+        tenant=caller.tenant,
     )
 
 
@@ -96,8 +71,9 @@ async def mfa_confirm(
     body: CodeIn, state: State, principal: Annotated[Principal, require("me:write")]
 ) -> None:
     user_id = _user_id(principal)
-    async with state.db.transaction(own_scope(principal)) as session:
-        await confirm_mfa(session, state.settings, user_id, body.code, tenant_id=principal.tenant_id)
+    with body_fields():
+        async with state.db.transaction(own_scope(principal)) as session:
+            await confirm_mfa(session, state.settings, user_id, body.code, tenant_id=principal.tenant_id)
 
 
 @router.post("/mfa/disable", status_code=status.HTTP_204_NO_CONTENT, summary="Turn MFA off (needs a code)")
@@ -105,5 +81,6 @@ async def mfa_disable(
     body: CodeIn, state: State, principal: Annotated[Principal, require("me:write")]
 ) -> None:
     user_id = _user_id(principal)
-    async with state.db.transaction(own_scope(principal)) as session:
-        await disable_mfa(session, state.settings, user_id, body.code, tenant_id=principal.tenant_id)
+    with body_fields():
+        async with state.db.transaction(own_scope(principal)) as session:
+            await disable_mfa(session, state.settings, user_id, body.code, tenant_id=principal.tenant_id)

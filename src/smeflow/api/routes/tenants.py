@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from smeflow.api._deps import State, require, require_tenant
 from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
+from smeflow.api.routes._fields import body_fields
 from smeflow.db import DbScope
+from smeflow.errors import FieldProblem, ValidationFailed
 from smeflow.identity import Principal, add_member
 from smeflow.tenancy import (
     TenantAdminUpdate,
@@ -39,6 +41,13 @@ class TenantCreateIn(TenantCreate):
     owner: OwnerIn | None = Field(default=None, description="the tenant's first owner (created if new)")
 
 
+def _cursor_slug(cursor: str | None) -> str | None:
+    value = decode_cursor(cursor)
+    if value is not None and not isinstance(value, str):
+        raise ValidationFailed(fields=[FieldProblem("query.cursor", "unreadable cursor")])
+    return value
+
+
 @router.get("/tenants", summary="List tenants (platform operator)")
 async def list_all(
     state: State,
@@ -48,7 +57,7 @@ async def list_all(
     status: TenantStatus | None = None,
 ) -> Page[TenantOut]:
     async with state.db.transaction(DbScope.platform(principal.user_id)) as session:
-        rows = await list_tenants(session, limit=limit + 1, after_slug=decode_cursor(cursor), status=status)
+        rows = await list_tenants(session, limit=limit + 1, after_slug=_cursor_slug(cursor), status=status)
         return paginate(rows, limit, lambda t: t.slug, TenantOut.model_validate)
 
 
@@ -60,15 +69,16 @@ async def create(
     async with state.db.transaction(DbScope.platform(principal.user_id)) as session:
         tenant = await create_tenant(session, state.settings, principal.actor, data)
         if body.owner is not None:
-            await add_member(
-                session,
-                principal.actor,
-                tenant.id,
-                body.owner.email,
-                "owner",
-                password=body.owner.password,
-                full_name=body.owner.full_name,
-            )
+            with body_fields("body.owner"):
+                await add_member(
+                    session,
+                    principal.actor,
+                    tenant.id,
+                    body.owner.email,
+                    "owner",
+                    password=body.owner.password,
+                    full_name=body.owner.full_name,
+                )
         return TenantOut.model_validate(tenant)
 
 

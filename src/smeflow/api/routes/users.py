@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from smeflow.api._deps import State, require, require_tenant
 from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
+from smeflow.api.routes._fields import body_fields
 from smeflow.db import DbScope
 from smeflow.errors import FieldProblem, ValidationFailed
 from smeflow.identity import Principal, add_member, change_role, get_member, list_members, remove_member
@@ -77,16 +78,18 @@ async def add_user(
     body: MemberIn, state: State, principal: Annotated[Principal, require("users:write")]
 ) -> MemberOut:
     tenant_id = require_tenant(principal)
-    async with state.db.transaction(DbScope.tenant(tenant_id, principal.user_id)) as session:
-        member = await add_member(
-            session,
-            principal,
-            tenant_id,
-            body.email,
-            body.role,
-            password=body.password,
-            full_name=body.full_name,
-        )
+    with body_fields():
+        async with state.db.transaction(DbScope.tenant(tenant_id, principal.user_id)) as session:
+            member = await add_member(
+                session,
+                principal,
+                tenant_id,
+                body.email,
+                body.role,
+                password=body.password,
+                full_name=body.full_name,
+                max_members=state.settings.tier(principal.tier or "free").max_users,
+            )
     return MemberOut.model_validate(member)
 
 
@@ -104,8 +107,9 @@ async def patch_user(
     user_id: uuid.UUID, body: RoleIn, state: State, principal: Annotated[Principal, require("users:write")]
 ) -> MemberOut:
     tenant_id = require_tenant(principal)
-    async with state.db.transaction(DbScope.tenant(tenant_id, principal.user_id)) as session:
-        member = await change_role(session, principal, tenant_id, user_id, body.role)
+    with body_fields():
+        async with state.db.transaction(DbScope.tenant(tenant_id, principal.user_id)) as session:
+            member = await change_role(session, principal, tenant_id, user_id, body.role)
     return MemberOut.model_validate(member)
 
 

@@ -1,0 +1,341 @@
+"""Tenant isolation and authorization over HTTP, for every route of the API.
+
+The routes are enumerated from the application: a new route under ``/api/v1`` without an entry
+in :data:`CASES` fails :func:`test_every_route_has_a_case`, so nobody can add an endpoint that
+this matrix does not cover.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from smeflow.api._state import AppState
+from smeflow.audit import Actor
+from smeflow.db import Database, DbScope
+from smeflow.identity import Principal, create_api_key
+
+from .conftest import API, ROLES, TenantWorld, World, api_routes, assert_problem, permissions_of
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call one route: a body its own tenant would accept, and whether it is public."""
+
+    body: dict[str, Any] | None = None
+    public: bool = False
+
+
+CASES: dict[tuple[str, str], Case] = {
+    ("POST", f"{API}/auth/login"): Case(public=True),
+    ("POST", f"{API}/auth/mfa"): Case(public=True),
+    ("POST", f"{API}/auth/refresh"): Case(public=True),
+    ("POST", f"{API}/auth/logout"): Case(),
+    ("GET", f"{API}/me"): Case(),
+    ("POST", f"{API}/me/mfa"): Case(),
+    ("POST", f"{API}/me/mfa/confirm"): Case(body={"code": "123456"}),
+    ("POST", f"{API}/me/mfa/disable"): Case(body={"code": "123456"}),
+    ("GET", f"{API}/tenants"): Case(),
+    ("POST", f"{API}/tenants"): Case(body={"slug": "new-co", "name": "New Co", "country": "ZA"}),
+    ("GET", f"{API}/tenants/{{tenant_id}}"): Case(),
+    ("PATCH", f"{API}/tenants/{{tenant_id}}"): Case(body={"name": "Renamed"}),
+    ("GET", f"{API}/tenant"): Case(),
+    ("PATCH", f"{API}/tenant"): Case(body={"name": "Renamed"}),
+    ("GET", f"{API}/users"): Case(),
+    ("POST", f"{API}/users"): Case(body={"email": "new.member@example.com", "role": "viewer"}),
+    ("GET", f"{API}/users/{{user_id}}"): Case(),
+    ("PATCH", f"{API}/users/{{user_id}}"): Case(body={"role": "viewer"}),
+    ("DELETE", f"{API}/users/{{user_id}}"): Case(),
+    ("GET", f"{API}/api-keys"): Case(),
+    ("POST", f"{API}/api-keys"): Case(body={"name": "ci", "role": "viewer"}),
+    ("GET", f"{API}/api-keys/{{key_id}}"): Case(),
+    ("DELETE", f"{API}/api-keys/{{key_id}}"): Case(),
+    ("GET", f"{API}/audit/events"): Case(),
+    ("GET", f"{API}/audit/verify"): Case(),
+}
+
+# The resource a path parameter names, in a tenant.
+ID_PARAMS = ("tenant_id", "user_id", "key_id")
+
+
+def ids_of(t: TenantWorld) -> dict[str, str]:
+    return {"tenant_id": str(t.id), "user_id": str(t.users["admin"]), "key_id": str(t.api_key_id)}
+
+
+def random_ids() -> dict[str, str]:
+    return {name: str(uuid.uuid4()) for name in ID_PARAMS}
+
+
+def permission(app: FastAPI, method: str, path: str) -> str:
+    dependant = next(d for m, p, d in api_routes(app) if (m, p) == (method, path))
+    (found,) = permissions_of(dependant)
+    return found
+
+
+def allowed(app: FastAPI, principal: Principal, perm: str) -> bool:
+    state: AppState = app.state.smeflow
+    obj, _, act = perm.partition(":")
+    return state.authorizer.allowed(principal, obj, act)
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    headers: dict[str, str]
+    principal: Principal
+
+
+def callers_of(t: TenantWorld) -> list[Caller]:
+    """Every member of ``t`` (one per role) and its admin API key."""
+    people = [
+        Caller(role, t.user(role), Principal(kind="user", tenant_id=t.id, role=role, user_id=t.users[role]))
+        for role in ROLES
+    ]
+    key = Principal(
+        kind="api_key",
+        tenant_id=t.id,
+        role="admin",
+        user_id=None,
+        api_key_id=t.api_key_id,
+        scopes=frozenset({"*"}),
+    )
+    return [*people, Caller("api key", t.key(), key)]
+
+
+def operator_of(world: World) -> Caller:
+    principal = Principal(
+        kind="user", tenant_id=None, role=None, user_id=world.operator_id, platform_role="operator"
+    )
+    return Caller("operator", world.operator(), principal)
+
+
+async def call(
+    client: httpx.AsyncClient, method: str, path: str, ids: dict[str, str], headers: dict[str, str]
+) -> httpx.Response:
+    case = CASES[(method, path)]
+    return await client.request(method, path.format(**ids), json=case.body, headers=headers)
+
+
+def test_every_route_has_a_case(app: FastAPI) -> None:
+    routes = {(method, path) for method, path, _ in api_routes(app)}
+    assert routes, "no routes found under /api/v1"
+    assert routes - set(CASES) == set(), "add these routes to CASES (and so to the cross-tenant matrix)"
+    assert set(CASES) - routes == set(), "these CASES name routes that no longer exist"
+    for _, path, _ in api_routes(app):
+        params = {part[1:-1] for part in path.split("/") if part.startswith("{")}
+        assert params <= set(ID_PARAMS), f"{path}: teach the matrix which resource {params} names"
+
+
+def test_every_protected_route_declares_a_permission(app: FastAPI) -> None:
+    for method, path, dependant in api_routes(app):
+        declared = permissions_of(dependant)
+        if CASES[(method, path)].public:
+            assert declared == set(), f"{method} {path} is public but checks {declared}"
+        else:
+            assert len(declared) == 1, f"{method} {path} must declare one permission with require(...)"
+
+
+async def test_no_credentials_is_401_on_every_protected_route(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    ids = ids_of(world.a)
+    bad_credentials: list[dict[str, str]] = [
+        {},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic YWRtaW46YWRtaW4="},
+        {"X-API-Key": "smf_AAAAAAAAAA_" + "x" * 43},
+        {"Authorization": "Bearer smf_nope"},
+    ]
+    checked = 0
+    for method, path, _ in api_routes(app):
+        if CASES[(method, path)].public:
+            continue
+        for headers in bad_credentials:
+            response = await call(client, method, path, ids, headers)
+            body = assert_problem(response, 401)
+            assert body["code"] in ("not_authenticated", "invalid_credentials", "token_invalid"), body
+            checked += 1
+    assert checked >= 5 * 20
+    # and nothing of tenant A changed under those calls
+    response = await client.get(f"{API}/tenant", headers=world.a.user("admin"))
+    assert response.json()["name"] == world.a.slug
+
+
+async def test_another_tenants_resources_are_404_never_403(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """B's people and key get, for A's resource ids, exactly what they get for ids that exist
+    nowhere: 404 where their role would be allowed in their own tenant, else the 403 of the
+    permission check (which does not depend on the id)."""
+    a_ids, hidden = ids_of(world.a), set()
+    for method, path, _ in api_routes(app):
+        if not any(f"{{{p}}}" in path for p in ID_PARAMS):
+            continue
+        perm = permission(app, method, path)
+        for caller in callers_of(world.b):
+            nowhere = await call(client, method, path, random_ids(), caller.headers)
+            response = await call(client, method, path, a_ids, caller.headers)
+            where = f"{caller.name} of B: {method} {path}"
+            if allowed(app, caller.principal, perm):
+                body = assert_problem(response, 404, "not_found")
+                hidden.add((caller.name, method, path))
+            else:
+                # operator-only routes (tenants/{tenant_id}): refused whatever the id
+                body = assert_problem(response, 403, "permission_denied")
+            assert nowhere.status_code == response.status_code, where
+            assert nowhere.json()["detail"] == body["detail"], where
+    for example in [
+        ("viewer", "GET", f"{API}/users/{{user_id}}"),
+        ("admin", "PATCH", f"{API}/users/{{user_id}}"),
+        ("owner", "DELETE", f"{API}/users/{{user_id}}"),
+        ("api key", "DELETE", f"{API}/users/{{user_id}}"),
+        ("admin", "GET", f"{API}/api-keys/{{key_id}}"),
+        ("api key", "DELETE", f"{API}/api-keys/{{key_id}}"),
+    ]:
+        assert example in hidden
+
+    # A's resources are untouched: the member keeps its role, the key works, the name stays
+    admin = world.a.user("admin")
+    member = await client.get(f"{API}/users/{world.a.users['admin']}", headers=admin)
+    assert member.status_code == 200
+    assert member.json()["role"] == "admin"
+    key = await client.get(f"{API}/api-keys/{world.a.api_key_id}", headers=world.a.key())
+    assert key.status_code == 200
+    assert key.json()["revoked_at"] is None
+    tenant = await client.get(f"{API}/tenant", headers=admin)
+    assert tenant.json()["name"] == world.a.slug
+
+
+async def test_lists_never_show_another_tenants_rows(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    admin = world.a.user("admin")
+    # some activity in A, so its lists and audit log have rows B could see by mistake
+    added = await client.post(
+        f"{API}/users", headers=admin, json={"email": "extra@amani-salon.example", "role": "staff"}
+    )
+    assert added.status_code == 201, added.text
+    created = await client.post(f"{API}/api-keys", headers=admin, json={"name": "till", "role": "staff"})
+    assert created.status_code == 201, created.text
+    patched = await client.patch(f"{API}/tenant", headers=admin, json={"name": "Amani Salon Ltd"})
+    assert patched.status_code == 200, patched.text
+
+    a = world.a
+    markers = {
+        str(a.id),
+        a.slug,
+        "Amani Salon Ltd",
+        "amani-salon.example",
+        str(a.api_key_id),
+        a.api_key[4:14],  # the key's prefix
+        added.json()["user_id"],
+        created.json()["id"],
+        created.json()["prefix"],
+        *(str(u) for u in a.users.values()),
+    }
+    listed = 0
+    for method, path, _ in api_routes(app):
+        if method != "GET" or "{" in path or CASES[(method, path)].public:
+            continue
+        for caller in callers_of(world.b):
+            for query in ({}, {"limit": 200}):
+                if query and path.endswith(("/me", "/tenant", "/verify", "/api-keys")):
+                    continue  # not paginated
+                response = await client.get(path, params=query, headers=caller.headers)
+                assert response.status_code in (200, 403), (caller.name, path, response.text)
+                leaked = {m for m in markers if m in response.text}
+                assert not leaked, f"{caller.name} of B sees A's {leaked} in {path}"
+                listed += response.status_code == 200
+    assert listed >= 10
+
+    # the lists are not empty: B sees its own rows
+    own = await client.get(f"{API}/users", headers=world.b.user("viewer"))
+    assert {m["email"] for m in own.json()["items"]} == {world.b.email(r) for r in ROLES}
+    # and filtering on A's ids finds nothing
+    for target in (str(a.id), str(a.users["admin"]), added.json()["user_id"]):
+        events = await client.get(
+            f"{API}/audit/events", params={"target_id": target}, headers=world.b.user("admin")
+        )
+        assert events.status_code == 200
+        assert events.json()["items"] == []
+
+
+async def test_too_small_a_role_is_403(
+    app: FastAPI, client: httpx.AsyncClient, world: World, db: Database
+) -> None:
+    a = world.a
+    async with db.transaction(DbScope.tenant(a.id)) as session:
+        scoped_key, scoped = await create_api_key(
+            session, Actor.system(), a.id, "read-only", "admin", ["users:read", "me:read"]
+        )
+    scoped_principal = Principal(
+        kind="api_key",
+        tenant_id=a.id,
+        role="admin",
+        user_id=None,
+        api_key_id=scoped.id,
+        scopes=frozenset(scoped.scopes),
+    )
+    callers = [
+        *callers_of(a),
+        Caller("users:read key", {"X-API-Key": scoped_key}, scoped_principal),
+        operator_of(world),
+    ]
+    ids, refused, served = ids_of(a), set(), set()
+    for method, path, _ in api_routes(app):
+        case = CASES[(method, path)]
+        if case.public:
+            continue
+        perm = permission(app, method, path)
+        for caller in callers:
+            if allowed(app, caller.principal, perm):
+                if method == "GET":
+                    response = await call(client, method, path, ids, caller.headers)
+                    assert response.status_code == 200, (caller.name, path, response.text)
+                    served.add((caller.name, method, path))
+                continue
+            response = await call(client, method, path, ids, caller.headers)
+            assert_problem(response, 403, "permission_denied")
+            refused.add((caller.name, method, path))
+
+    # the examples of the issue, so the matrix cannot silently allow everything
+    assert ("viewer", "POST", f"{API}/users") in refused
+    assert ("staff", "GET", f"{API}/api-keys") in refused
+    assert ("staff", "POST", f"{API}/api-keys") in refused
+    assert ("admin", "GET", f"{API}/tenants") in refused
+    assert ("owner", "POST", f"{API}/tenants") in refused
+    assert ("admin", "PATCH", f"{API}/tenants/{{tenant_id}}") in refused
+    assert ("users:read key", "POST", f"{API}/users") in refused
+    assert ("users:read key", "GET", f"{API}/audit/events") in refused
+    assert ("operator", "GET", f"{API}/users") in refused
+    assert ("viewer", "GET", f"{API}/users") in served
+    assert ("users:read key", "GET", f"{API}/users") in served
+    assert ("operator", "GET", f"{API}/tenants/{{tenant_id}}") in served
+
+    # the refused writes changed nothing
+    members = await client.get(f"{API}/users", headers=a.user("admin"))
+    assert {m["email"] for m in members.json()["items"]} == {a.email(r) for r in ROLES}
+    assert (await client.get(f"{API}/tenant", headers=a.user("admin"))).json()["name"] == a.slug
+
+
+@pytest.mark.parametrize("role", ["viewer", "staff"])
+async def test_api_key_cannot_act_above_its_scopes(
+    client: httpx.AsyncClient, world: World, role: str
+) -> None:
+    """A key made with a small role is refused what that role may not do."""
+    created = await client.post(
+        f"{API}/api-keys", headers=world.a.user("admin"), json={"name": role, "role": role}
+    )
+    assert created.status_code == 201, created.text
+    key = {"X-API-Key": created.json()["key"]}
+    assert (await client.get(f"{API}/users", headers=key)).status_code == 200
+    response = await client.post(
+        f"{API}/users", headers=key, json={"email": "x@example.com", "role": "viewer"}
+    )
+    assert_problem(response, 403, "permission_denied")
+    assert_problem(await client.get(f"{API}/api-keys", headers=key), 403, "permission_denied")
