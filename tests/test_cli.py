@@ -1,0 +1,146 @@
+"""The ``smeflow`` command: real processes for ``serve`` (embedded PostgreSQL included), and the
+management commands against the suite's database."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import URL
+from typer.testing import CliRunner
+
+from smeflow.cli import app
+from smeflow.db import to_libpq
+
+runner = CliRunner()
+
+
+def _postgres_running_in(folder: Path) -> bool:
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "postgres" in cmdline and str(folder) in cmdline:
+            return True
+    return False
+
+
+def test_serve_comes_up_on_a_fresh_machine_and_stops_its_database_on_exit() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="smeflow-serve-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMEFLOW_")}
+    env["SMEFLOW_DATA_DIR"] = str(folder / "data")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smeflow", "serve", "--port", "0"],
+        env=env,
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 90
+        lines: list[str] = []
+        assert proc.stdout is not None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            match = re.search(r"listening on (http://\S+)", line)
+            url = match.group(1) if match else None
+        assert url is not None, "".join(lines)
+        assert httpx.get(f"{url}/readyz", timeout=10).json() == {"status": "ready"}
+        assert httpx.get(f"{url}/api/v1/me", timeout=10).status_code == 401
+        assert _postgres_running_in(folder)
+        proc.send_signal(signal.SIGTERM)
+        # a graceful stop: uvicorn drains, then re-raises SIGTERM, which exits like the signal would
+        assert proc.wait(timeout=60) in (0, 128 + signal.SIGTERM)
+        assert not _postgres_running_in(folder), "the embedded PostgreSQL outlived serve"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def cli_env(clean_db: URL, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMEFLOW_ENV", "test")
+    monkeypatch.setenv("SMEFLOW_SECRET_KEY", "cli-test-secret-0123456789abcdef0123456789")
+    monkeypatch.setenv("SMEFLOW_DATABASE_URL", to_libpq(clean_db))
+    monkeypatch.setenv("SMEFLOW_LOG_LEVEL", "WARNING")
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_management_commands(cli_env: None, owner_conn: psycopg.Connection) -> None:
+    _ok("migrate")
+    out = _ok(
+        "tenants",
+        "create",
+        "amani-salon",
+        "--name",
+        "Amani Salon",
+        "--country",
+        "KE",
+        "--owner-email",
+        "owner@amani.example",
+        "--owner-password",
+        "a long password",
+    )
+    assert "amani-salon" in out
+    assert "KES" in out
+    assert "amani-salon" in _ok("tenants", "list")
+    _ok("users", "create", "staff@amani.example", "--tenant", "amani-salon", "--role", "staff")
+    _ok("users", "create", "ops@smeflow.example", "--password", "a long password", "--operator")
+    out = _ok("apikeys", "create", "--tenant", "amani-salon", "--name", "website", "--role", "staff")
+    key = re.search(r"smf_\S+", out)
+    assert key is not None
+    key_id = re.search(r"API key (\S+)", out)
+    assert key_id is not None
+    _ok("apikeys", "revoke", "--tenant", "amani-salon", key_id.group(1))
+    revoked = owner_conn.execute(
+        "SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = %s", (key_id.group(1),)
+    )
+    assert revoked.fetchone() == (True,)
+    assert "ok" in _ok("audit", "verify")
+    # tamper behind the application's back: verify names the event and fails
+    owner_conn.execute("UPDATE audit_events SET data = '{\"x\": 1}' WHERE seq = 2")
+    result = runner.invoke(app, ["audit", "verify", "--tenant", "amani-salon"])
+    assert result.exit_code == 1
+    assert "BROKEN" in result.output
+    assert "event 2" in result.output
+
+
+def test_bad_input_is_a_clear_error_and_writes_nothing(cli_env: None, owner_conn: psycopg.Connection) -> None:
+    result = runner.invoke(app, ["tenants", "create", "x-shop", "--name", "X", "--country", "XX"])
+    assert result.exit_code == 1
+    assert "country" in result.output
+    result = runner.invoke(app, ["apikeys", "revoke", "--tenant", "nobody", "not-a-uuid"])
+    assert result.exit_code == 1
+    assert "not a key id" in result.output
+    result = runner.invoke(app, ["users", "create", "a@b.example", "--tenant", "no-such-tenant"])
+    assert result.exit_code == 1
+    assert "not found" in result.output
+    assert owner_conn.execute("SELECT count(*) FROM tenants").fetchone() == (0,)
+    assert owner_conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
