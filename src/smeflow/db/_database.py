@@ -32,10 +32,11 @@ logger = logging.getLogger(__name__)
 
 ScopeKind = Literal["tenant", "auth", "platform"]
 
-_BIND = text(
-    "SELECT set_config('smeflow.tenant_id', :tenant, true),"
-    " set_config('smeflow.user_id', :user, true),"
-    " set_config('smeflow.scope', :scope, true)"
+# Bound with set_config(..., true): local to the transaction, so it never outlives it.
+_BIND = (
+    "SELECT set_config('smeflow.tenant_id', %s, true),"
+    " set_config('smeflow.user_id', %s, true),"
+    " set_config('smeflow.scope', %s, true)"
 )
 
 
@@ -134,14 +135,19 @@ async def bind_scope(session: AsyncSession, scope: DbScope) -> None:
 
     Called by :meth:`Database.transaction`; a service calls it directly only to move an open
     transaction from one scope to another (creating a tenant, then writing its first rows).
+    The statement goes straight to the driver: it runs on every request, and SQLAlchemy's
+    statement machinery would double its cost.
     """
-    await session.execute(
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.execute(
         _BIND,
-        {
-            "tenant": str(scope.tenant_id) if scope.tenant_id else "",
-            "user": str(scope.user_id) if scope.user_id else "",
-            "scope": scope.kind,
-        },
+        (
+            str(scope.tenant_id) if scope.tenant_id else "",
+            str(scope.user_id) if scope.user_id else "",
+            scope.kind,
+        ),
     )
 
 
