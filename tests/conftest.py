@@ -8,7 +8,8 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import hypothesis
@@ -18,8 +19,9 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from psycopg import sql
 from sqlalchemy import URL
 
-from smeflow.db import Database, EmbeddedPostgres, ensure_database, migrate, to_async_url, to_libpq
+from smeflow.db import Database, DbScope, EmbeddedPostgres, ensure_database, migrate, to_async_url, to_libpq
 from smeflow.settings import Settings
+from smeflow.tenancy.models import Tenant
 
 # Tests leave no files behind: hypothesis keeps its example database in a temporary folder.
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="smeflow-hypothesis-"))
@@ -100,3 +102,41 @@ def owner_conn(clean_db: URL) -> Iterator[psycopg.Connection]:
     """A connection as the owner (superuser): to act behind the application's back."""
     with psycopg.connect(to_libpq(clean_db), autocommit=True) as conn:
         yield conn
+
+
+MakeTenant = Callable[..., Awaitable[uuid.UUID]]
+
+
+@pytest.fixture
+def make_tenant(db: Database) -> MakeTenant:
+    """Create a tenant straight in the table (as the platform) and return its id."""
+
+    async def make(slug: str, *, tier: str = "free", status: str = "active") -> uuid.UUID:
+        async with db.transaction(DbScope.platform()) as s:
+            tenant = Tenant(
+                slug=slug,
+                name=slug.title(),
+                region="ke",
+                country="KE",
+                currency="KES",
+                default_locale="en",
+                timezone="Africa/Nairobi",
+                tier=tier,
+                residency={},
+                status=status,
+            )
+            s.add(tenant)
+            await s.flush()
+            return tenant.id
+
+    return make
+
+
+@pytest.fixture
+async def tenant_a(make_tenant: MakeTenant) -> uuid.UUID:
+    return await make_tenant("alpha")
+
+
+@pytest.fixture
+async def tenant_b(make_tenant: MakeTenant) -> uuid.UUID:
+    return await make_tenant("beta")

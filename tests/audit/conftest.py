@@ -9,44 +9,8 @@ import pytest
 
 from smeflow.audit import Actor, record
 from smeflow.db import Database, DbScope
-from smeflow.tenancy.models import Tenant
 
-MakeTenant = Callable[[str], Awaitable[uuid.UUID]]
 WriteEvents = Callable[..., Awaitable[None]]
-
-
-@pytest.fixture
-def make_tenant(db: Database) -> MakeTenant:
-    """Create a tenant (as the platform) and return its id."""
-
-    async def make(slug: str) -> uuid.UUID:
-        async with db.transaction(DbScope.platform()) as s:
-            tenant = Tenant(
-                slug=slug,
-                name=slug.title(),
-                region="ke",
-                country="KE",
-                currency="KES",
-                default_locale="en",
-                timezone="Africa/Nairobi",
-                tier="free",
-                residency={},
-            )
-            s.add(tenant)
-            await s.flush()
-            return tenant.id
-
-    return make
-
-
-@pytest.fixture
-async def tenant_a(make_tenant: MakeTenant) -> uuid.UUID:
-    return await make_tenant("alpha")
-
-
-@pytest.fixture
-async def tenant_b(make_tenant: MakeTenant) -> uuid.UUID:
-    return await make_tenant("beta")
 
 
 @pytest.fixture

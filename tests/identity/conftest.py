@@ -12,7 +12,6 @@ from sqlalchemy import select
 from smeflow.audit import Actor, AuditEvent
 from smeflow.db import Database, DbScope
 from smeflow.identity import Principal, add_member
-from smeflow.tenancy.models import Tenant
 
 PASSWORD = "correct horse battery"
 
@@ -31,43 +30,8 @@ class Seat:
         return Principal(kind="user", tenant_id=self.tenant_id, role=self.role, user_id=self.user_id)
 
 
-MakeTenant = Callable[..., Awaitable[uuid.UUID]]
+MakeTenant = Callable[..., Awaitable[uuid.UUID]]  # the root conftest's make_tenant
 MakeMember = Callable[..., Awaitable[Seat]]
-
-
-@pytest.fixture
-def make_tenant(db: Database) -> MakeTenant:
-    """Create a tenant (as the platform) and return its id."""
-
-    async def make(slug: str, *, status: str = "active", tier: str = "free") -> uuid.UUID:
-        async with db.transaction(DbScope.platform()) as s:
-            tenant = Tenant(
-                slug=slug,
-                name=slug.title(),
-                region="ke",
-                country="KE",
-                currency="KES",
-                default_locale="en",
-                timezone="Africa/Nairobi",
-                tier=tier,
-                residency={},
-                status=status,
-            )
-            s.add(tenant)
-            await s.flush()
-            return tenant.id
-
-    return make
-
-
-@pytest.fixture
-async def tenant_a(make_tenant: MakeTenant) -> uuid.UUID:
-    return await make_tenant("alpha")
-
-
-@pytest.fixture
-async def tenant_b(make_tenant: MakeTenant) -> uuid.UUID:
-    return await make_tenant("beta")
 
 
 @pytest.fixture
