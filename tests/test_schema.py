@@ -7,6 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import URL, create_engine
 
 import smeflow.audit.models
+import smeflow.engine.models
 import smeflow.identity.models
 import smeflow.tenancy.models  # noqa: F401  (registers the tables)
 from smeflow.db import Base

@@ -15,9 +15,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from engine.salon import salon
 from smeflow.api._state import AppState
 from smeflow.audit import Actor
 from smeflow.db import Database, DbScope
+from smeflow.engine.workflows import create_workflow, publish
 from smeflow.identity import Principal, create_api_key
 
 from .conftest import API, ROLES, TenantWorld, World, api_routes, assert_problem, permissions_of
@@ -25,10 +27,12 @@ from .conftest import API, ROLES, TenantWorld, World, api_routes, assert_problem
 
 @dataclass(frozen=True)
 class Case:
-    """How to call one route: a body its own tenant would accept, and whether it is public."""
+    """How to call one route: a body (and query) its own tenant would accept, and whether it is
+    public."""
 
     body: dict[str, Any] | None = None
     public: bool = False
+    query: dict[str, Any] | None = None
 
 
 CASES: dict[tuple[str, str], Case] = {
@@ -57,18 +61,57 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", f"{API}/api-keys/{{key_id}}"): Case(),
     ("GET", f"{API}/audit/events"): Case(),
     ("GET", f"{API}/audit/verify"): Case(),
+    ("GET", f"{API}/node-kinds"): Case(),
+    ("GET", f"{API}/workflows"): Case(),
+    ("POST", f"{API}/workflows"): Case(body={"name": "New flow", "definition": {}}),
+    ("GET", f"{API}/workflows/{{workflow_id}}"): Case(),
+    ("PATCH", f"{API}/workflows/{{workflow_id}}"): Case(body={"description": "Changed"}),
+    ("POST", f"{API}/workflows/{{workflow_id}}/publish"): Case(body={"note": "again"}),
+    ("POST", f"{API}/workflows/{{workflow_id}}/archive"): Case(),
+    ("GET", f"{API}/workflows/{{workflow_id}}/versions"): Case(),
+    ("GET", f"{API}/workflows/{{workflow_id}}/versions/{{version}}"): Case(),
+    ("GET", f"{API}/workflows/{{workflow_id}}/diff"): Case(query={"from": 1, "to": 2}),
 }
 
 # The resource a path parameter names, in a tenant.
-ID_PARAMS = ("tenant_id", "user_id", "key_id")
+ID_PARAMS = ("tenant_id", "user_id", "key_id", "workflow_id", "version")
+
+# Each tenant's workflow (published twice), made by the ``world`` fixture below.
+WORKFLOWS: dict[uuid.UUID, uuid.UUID] = {}
+WORKFLOW_NAME = "Booking funnel"
+
+
+async def published_workflow(db: Database, tenant_id: uuid.UUID) -> uuid.UUID:
+    async with db.transaction(DbScope.tenant(tenant_id)) as session:
+        workflow, problems = await create_workflow(
+            session, Actor.system(), tenant_id, WORKFLOW_NAME, salon(), "Books salon visits"
+        )
+        assert problems == []
+        await publish(session, Actor.system(), tenant_id, workflow.id, "first")
+        await publish(session, Actor.system(), tenant_id, workflow.id, "second")
+        return workflow.id
+
+
+@pytest.fixture
+async def world(world: World, db: Database) -> World:
+    """The API tests' world, each tenant with a workflow published as versions 1 and 2."""
+    for t in (world.a, world.b):
+        WORKFLOWS[t.id] = await published_workflow(db, t.id)
+    return world
 
 
 def ids_of(t: TenantWorld) -> dict[str, str]:
-    return {"tenant_id": str(t.id), "user_id": str(t.users["admin"]), "key_id": str(t.api_key_id)}
+    return {
+        "tenant_id": str(t.id),
+        "user_id": str(t.users["admin"]),
+        "key_id": str(t.api_key_id),
+        "workflow_id": str(WORKFLOWS[t.id]),
+        "version": "1",
+    }
 
 
 def random_ids() -> dict[str, str]:
-    return {name: str(uuid.uuid4()) for name in ID_PARAMS}
+    return {name: str(uuid.uuid4()) for name in ID_PARAMS} | {"version": "1"}
 
 
 def permission(app: FastAPI, method: str, path: str) -> str:
@@ -118,7 +161,9 @@ async def call(
     client: httpx.AsyncClient, method: str, path: str, ids: dict[str, str], headers: dict[str, str]
 ) -> httpx.Response:
     case = CASES[(method, path)]
-    return await client.request(method, path.format(**ids), json=case.body, headers=headers)
+    return await client.request(
+        method, path.format(**ids), json=case.body, params=case.query, headers=headers
+    )
 
 
 def test_every_route_has_a_case(app: FastAPI) -> None:
@@ -196,6 +241,12 @@ async def test_another_tenants_resources_are_404_never_403(
         ("api key", "DELETE", f"{API}/users/{{user_id}}"),
         ("admin", "GET", f"{API}/api-keys/{{key_id}}"),
         ("api key", "DELETE", f"{API}/api-keys/{{key_id}}"),
+        ("viewer", "GET", f"{API}/workflows/{{workflow_id}}"),
+        ("viewer", "GET", f"{API}/workflows/{{workflow_id}}/versions/{{version}}"),
+        ("viewer", "GET", f"{API}/workflows/{{workflow_id}}/diff"),
+        ("admin", "PATCH", f"{API}/workflows/{{workflow_id}}"),
+        ("admin", "POST", f"{API}/workflows/{{workflow_id}}/publish"),
+        ("api key", "POST", f"{API}/workflows/{{workflow_id}}/archive"),
     ]:
         assert example in hidden
 
@@ -209,6 +260,10 @@ async def test_another_tenants_resources_are_404_never_403(
     assert key.json()["revoked_at"] is None
     tenant = await client.get(f"{API}/tenant", headers=admin)
     assert tenant.json()["name"] == world.a.slug
+    workflow = await client.get(f"{API}/workflows/{WORKFLOWS[world.a.id]}", headers=admin)
+    assert workflow.status_code == 200
+    assert (workflow.json()["status"], workflow.json()["latest_version"]) == ("active", 2)
+    assert workflow.json()["description"] == "Books salon visits"
 
 
 async def test_lists_never_show_another_tenants_rows(
@@ -237,6 +292,7 @@ async def test_lists_never_show_another_tenants_rows(
         created.json()["id"],
         created.json()["prefix"],
         *(str(u) for u in a.users.values()),
+        str(WORKFLOWS[a.id]),
     }
     listed = 0
     for method, path, _ in api_routes(app):
@@ -244,7 +300,7 @@ async def test_lists_never_show_another_tenants_rows(
             continue
         for caller in callers_of(world.b):
             for query in ({}, {"limit": 200}):
-                if query and path.endswith(("/me", "/tenant", "/verify", "/api-keys")):
+                if query and path.endswith(("/me", "/tenant", "/verify", "/api-keys", "/node-kinds")):
                     continue  # not paginated
                 response = await client.get(path, params=query, headers=caller.headers)
                 assert response.status_code in (200, 403), (caller.name, path, response.text)
@@ -316,11 +372,22 @@ async def test_too_small_a_role_is_403(
     assert ("viewer", "GET", f"{API}/users") in served
     assert ("users:read key", "GET", f"{API}/users") in served
     assert ("operator", "GET", f"{API}/tenants/{{tenant_id}}") in served
+    assert ("viewer", "GET", f"{API}/node-kinds") in served
+    assert ("viewer", "GET", f"{API}/workflows/{{workflow_id}}/diff") in served
+    assert ("viewer", "POST", f"{API}/workflows") in refused
+    assert ("staff", "PATCH", f"{API}/workflows/{{workflow_id}}") in refused
+    assert ("staff", "POST", f"{API}/workflows/{{workflow_id}}/publish") in refused
+    assert ("users:read key", "GET", f"{API}/workflows") in refused
+    assert ("operator", "GET", f"{API}/workflows") in refused
 
     # the refused writes changed nothing
     members = await client.get(f"{API}/users", headers=a.user("admin"))
     assert {m["email"] for m in members.json()["items"]} == {a.email(r) for r in ROLES}
     assert (await client.get(f"{API}/tenant", headers=a.user("admin"))).json()["name"] == a.slug
+    listed = await client.get(f"{API}/workflows", headers=a.user("admin"))
+    assert [(w["name"], w["status"], w["latest_version"]) for w in listed.json()["items"]] == [
+        (WORKFLOW_NAME, "active", 2)
+    ]
 
 
 @pytest.mark.parametrize("role", ["viewer", "staff"])

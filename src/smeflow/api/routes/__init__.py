@@ -1,7 +1,16 @@
 """The API's routers, in the order they appear in the OpenAPI document."""
 
-from smeflow.api.routes import apikeys, audit, auth, health, me, tenants, users
+from smeflow.api.routes import apikeys, audit, auth, health, me, tenants, users, workflows
 
-ROUTERS = [health.router, auth.router, me.router, tenants.router, users.router, apikeys.router, audit.router]
+ROUTERS = [
+    health.router,
+    auth.router,
+    me.router,
+    tenants.router,
+    users.router,
+    apikeys.router,
+    audit.router,
+    workflows.router,
+]
 
 __all__ = ["ROUTERS"]

@@ -1,0 +1,153 @@
+"""Workflows in and out of the API: drafts, published versions, their problems and differences."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from smeflow.engine.definitions import DefinitionProblem
+from smeflow.engine.models import Workflow, WorkflowVersion
+
+MAX_NAME_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 2000
+MAX_NOTE_LENGTH = 1000
+
+WorkflowStatus = Literal["draft", "active", "archived"]
+WorkflowName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH)
+]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
+Note = Annotated[str, StringConstraints(max_length=MAX_NOTE_LENGTH)]
+
+_DEFINITION = (
+    "the workflow definition (nodes and edges) as the builder edits it; may be invalid while a draft"
+)
+
+
+class WorkflowCreate(BaseModel):
+    """A new workflow; its definition is saved as the draft even if it is not valid yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: WorkflowName = Field(description="unique in the tenant")
+    description: Description = ""
+    definition: dict[str, Any] = Field(default_factory=dict, description=_DEFINITION)
+
+
+class WorkflowUpdate(BaseModel):
+    """Changes to a workflow's name, description or draft; absent (or null) fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: WorkflowName | None = None
+    description: Description | None = None
+    definition: dict[str, Any] | None = Field(default=None, description=_DEFINITION)
+
+
+class PublishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Note = Field(default="", description="what changed, for the version history")
+
+
+class ProblemOut(BaseModel):
+    """One problem of a draft definition: where (a path inside the definition), a stable code, and
+    a readable message."""
+
+    path: str
+    code: str
+    message: str
+
+    @classmethod
+    def of(cls, problem: DefinitionProblem) -> ProblemOut:
+        return cls(path=problem.path, code=problem.code, message=problem.message)
+
+
+class WorkflowSummaryOut(BaseModel):
+    """A workflow without its draft (what lists show)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    description: str
+    status: WorkflowStatus
+    latest_version: int | None = Field(description="the newest published version; null until published")
+    created_at: datetime
+    created_by: str = Field(description='who created it: "user:<id>", "api_key:<id>" or "system:<name>"')
+    updated_at: datetime
+    updated_by: str
+
+
+class WorkflowOut(WorkflowSummaryOut):
+    """A workflow with its draft definition and the draft's problems (empty: it can be published)."""
+
+    definition: dict[str, Any] = Field(description="the draft")
+    problems: list[ProblemOut]
+
+    @classmethod
+    def of(cls, workflow: Workflow, problems: Iterable[DefinitionProblem]) -> WorkflowOut:
+        summary = WorkflowSummaryOut.model_validate(workflow)
+        return cls(
+            **summary.model_dump(),
+            definition=workflow.draft_definition,
+            problems=[ProblemOut.of(p) for p in problems],
+        )
+
+
+class VersionSummaryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    workflow_id: uuid.UUID
+    version: int
+    published_at: datetime
+    published_by: str
+    note: str
+
+
+class VersionOut(VersionSummaryOut):
+    """A published version: immutable, what runs of this version execute."""
+
+    definition: dict[str, Any]
+
+    @classmethod
+    def of(cls, version: WorkflowVersion) -> VersionOut:
+        return cls.model_validate(version)
+
+
+class DiffOut(BaseModel):
+    workflow_id: uuid.UUID
+    from_version: int
+    to_version: int
+    changes: list[dict[str, Any]] = Field(description="what changed from one version to the other")
+
+
+class NodeKindsOut(BaseModel):
+    kinds: dict[str, dict[str, Any]] = Field(
+        description="node kind → its JSON Schema (the builder renders its forms from them)"
+    )
+
+
+__all__ = [
+    "MAX_DESCRIPTION_LENGTH",
+    "MAX_NAME_LENGTH",
+    "MAX_NOTE_LENGTH",
+    "Description",
+    "DiffOut",
+    "NodeKindsOut",
+    "Note",
+    "ProblemOut",
+    "PublishIn",
+    "VersionOut",
+    "VersionSummaryOut",
+    "WorkflowCreate",
+    "WorkflowName",
+    "WorkflowOut",
+    "WorkflowStatus",
+    "WorkflowSummaryOut",
+    "WorkflowUpdate",
+]
