@@ -8,6 +8,7 @@ from sqlalchemy import URL, create_engine
 
 import smeflow.audit.models
 import smeflow.engine.models
+import smeflow.engine.run_models
 import smeflow.identity.models
 import smeflow.tenancy.models  # noqa: F401  (registers the tables)
 from smeflow.db import Base

@@ -1,0 +1,93 @@
+"""The run tables: runs of a pinned workflow version, their step events, and the side-effect journal.
+
+Key contracts: every table leads its primary key with ``tenant_id`` and is under forced row-level
+security (migration ``0003_runs``). A run's ``error`` is a sentence the tenant understands (never a
+stack trace). ``step_journal`` rows are written once per side effect (key ``"<run>:<node>"``) and
+never changed: a resumed run reads them instead of repeating the effect.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKeyConstraint, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from smeflow.core import new_id, utcnow
+from smeflow.db import Base
+
+RUN_STATUSES = ("queued", "running", "waiting", "succeeded", "failed", "cancelled")
+FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class Run(Base):
+    """One execution of one published workflow version."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "workflow_id", "version"],
+            ["workflow_versions.tenant_id", "workflow_versions.workflow_id", "workflow_versions.version"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint(
+            "status IN ('queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')", name="status"
+        ),
+        Index("ix_runs_queued", "created_at", postgresql_where=text("status = 'queued'")),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=new_id)
+    workflow_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text, default="queued")
+    input: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunEvent(Base):
+    """One step of a run: the node, what it was given, what it gave back, how long it took."""
+
+    __tablename__ = "run_events"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "run_id"], ["runs.tenant_id", "runs.id"], ondelete="CASCADE"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node_id: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    input: Mapped[Any | None] = mapped_column(JSONB)
+    output: Mapped[Any | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StepJournal(Base):
+    """The result of one completed side effect, keyed by its idempotency key."""
+
+    __tablename__ = "step_journal"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "run_id"], ["runs.tenant_id", "runs.id"], ondelete="CASCADE"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    result: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+__all__ = ["FINISHED_STATUSES", "RUN_STATUSES", "Run", "RunEvent", "StepJournal"]

@@ -1,0 +1,72 @@
+"""Evaluating a definition's CEL at run time, over the run's state.
+
+Names an expression may use: ``input`` (the run's input), ``vars`` (variables set by ``core.set``),
+``nodes`` (each executed node's output, by node id) and ``state`` (the same as ``nodes``, the name
+the templates use: ``state.ask.service``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import cel
+
+from smeflow.engine.definitions import value_expression, value_literal
+from smeflow.engine.runtime._errors import StepFailed
+
+
+@lru_cache(maxsize=4096)
+def _program(source: str) -> Any:
+    return cel.compile(source)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return str(value)
+
+
+def evaluate(source: str, state: Mapping[str, Any], where: str) -> Any:
+    """The JSON value of CEL ``source`` over ``state``; :class:`StepFailed` naming ``where`` if it
+    cannot be evaluated (an unknown name, a type mismatch, a division by zero…)."""
+    context = cel.Context()
+    nodes = state.get("nodes") or {}
+    context.add_variable("input", state.get("input") or {})
+    context.add_variable("vars", state.get("vars") or {})
+    context.add_variable("nodes", nodes)
+    context.add_variable("state", nodes)
+    try:
+        return _jsonable(_program(source).execute(context))
+    except Exception as exc:  # CEL raises RuntimeError/ValueError/TypeError
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise StepFailed(f"The expression {source!r} in {where} could not be evaluated: {reason}") from None
+
+
+def resolve(value: Any, state: Mapping[str, Any], where: str, path: str = "input") -> Any:
+    """A value field's JSON with every ``=`` expression replaced by its value (an error names
+    ``where`` and the field's ``path``, such as ``input.total``)."""
+    if isinstance(value, str):
+        source = value_expression(value)
+        return value_literal(value) if source is None else evaluate(source, state, f"{where} (field {path})")
+    if isinstance(value, dict):
+        return {key: resolve(item, state, where, f"{path}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, state, where, f"{path}[{i}]") for i, item in enumerate(value)]
+    return value
+
+
+def is_true(source: str, state: Mapping[str, Any], where: str) -> bool:
+    """Whether a condition holds; a condition that is not a boolean is a :class:`StepFailed`."""
+    result = evaluate(source, state, where)
+    if not isinstance(result, bool):
+        raise StepFailed(f"The condition {source!r} in {where} gave {result!r}, not true or false")
+    return result

@@ -1,0 +1,279 @@
+"""Compiling a :class:`WorkflowDefinition` into a LangGraph ``StateGraph``.
+
+The state is JSON: ``{"input": …, "vars": …, "nodes": {node_id: output}, "failed": {node_id:
+reason}, "end": {...}}``; ``vars``, ``nodes`` and ``failed`` merge key by key. Each definition node
+becomes a graph node named ``node_<id>`` (so no id collides with a state key) that records one
+run event. Routing: a ``condition`` node stores the edge it chose (``{"route": target}``) and the
+graph follows it; other nodes follow every outgoing edge whose condition holds (unconditional
+edges always); a node that failed for good goes to its ``on_error``. Supported kinds: trigger,
+action, condition, end; the others are refused at compile time (:class:`UnsupportedNode`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict, cast
+
+import httpx
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from pydantic import ValidationError
+
+from smeflow.db import Database
+from smeflow.engine.definitions import (
+    ActionNode,
+    ConditionNode,
+    EndNode,
+    Node,
+    RetryPolicy,
+    WorkflowDefinition,
+)
+from smeflow.engine.runtime._actions import JOURNALED_EFFECTS, ActionContext, ActionRegistry
+from smeflow.engine.runtime._cel import evaluate, is_true, resolve
+from smeflow.engine.runtime._errors import StepFailed, UnsupportedNode
+from smeflow.engine.runtime._keys import idempotency_key
+from smeflow.engine.runtime._records import read_journal, record_event, write_journal
+from smeflow.errors import FieldProblem, SMEFlowError
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_KINDS = ("trigger", "action", "condition", "end")
+
+
+def _merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    return {**(left or {}), **(right or {})}
+
+
+class RunState(TypedDict, total=False):
+    """A run's state: JSON only, so it checkpoints as it is."""
+
+    input: dict[str, Any]
+    vars: Annotated[dict[str, Any], _merge]
+    nodes: Annotated[dict[str, Any], _merge]
+    failed: Annotated[dict[str, str], _merge]
+    end: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What the graph's nodes need from the run executing them (LangGraph's run context)."""
+
+    db: Database
+    tenant_id: uuid.UUID
+    run_id: uuid.UUID
+    actions: ActionRegistry
+    http: httpx.AsyncClient
+
+
+Update = dict[str, Any]
+Execute = Callable[[Node, RunState, StepContext], Awaitable[tuple[Any, Any, Update]]]
+
+
+def graph_node_name(node_id: str) -> str:
+    """The graph node of a definition node."""
+    return f"node_{node_id}"
+
+
+def _delay(policy: RetryPolicy, attempt: int) -> float:
+    wait = min(policy.initial_interval * policy.backoff ** (attempt - 1), policy.max_interval)
+    return wait * (0.5 + random.random()) if policy.jitter else wait  # noqa: S311  (spreading, not secrecy)
+
+
+async def _trigger(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
+    data = state.get("input") or {}
+    return None, data, {"nodes": {node.id: data}}
+
+
+async def _action(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
+    assert isinstance(node, ActionNode)
+    action = ctx.actions.get(node.config.action)
+    if action is None:  # the registry changed since compiling
+        raise StepFailed(f"Step {node.id!r} calls {node.config.action!r}, which is not installed")
+    given = resolve(node.config.input, state, f"step {node.id!r}")
+    try:
+        data = action.input_model.model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "input"
+        raise StepFailed(
+            f"Step {node.id!r}: the input {where!r} of {action.name} is not valid: {first['msg']}"
+        ) from None
+    key = idempotency_key(ctx.run_id, node.id)
+    journaled = action.effect_for(data) in JOURNALED_EFFECTS
+    if journaled and (done := await read_journal(ctx.db, ctx.tenant_id, ctx.run_id, key)) is not None:
+        result = done.result
+    else:
+        call = ActionContext(ctx.tenant_id, ctx.run_id, node.id, key, ctx.http)
+        result = await action.run(call, data)
+        if journaled:
+            await write_journal(ctx.db, ctx.tenant_id, ctx.run_id, key, result)
+    update: Update = {"nodes": {node.id: result}}
+    if action.sets_vars and isinstance(result, dict):
+        update["vars"] = result
+    return given, result, update
+
+
+def _condition(definition: WorkflowDefinition) -> Execute:
+    async def run(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
+        assert isinstance(node, ConditionNode)
+        default = node.config.default
+        for edge in definition.outgoing(node.id):
+            if edge.to == default and edge.condition is None:
+                continue
+            if edge.condition is None or is_true(
+                edge.condition, state, f"the way from {node.id!r} to {edge.to!r}"
+            ):
+                return None, {"route": edge.to}, {"nodes": {node.id: {"route": edge.to}}}
+        if default is None:
+            raise StepFailed(f"Step {node.id!r}: no condition held and there is no default way on")
+        return None, {"route": default}, {"nodes": {node.id: {"route": default}}}
+
+    return run
+
+
+async def _end(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
+    assert isinstance(node, EndNode)
+    output = {
+        key: evaluate(source, state, f"the output {key!r} of {node.id!r}")
+        for key, source in node.config.output.items()
+    }
+    end = {"node": node.id, "outcome": node.config.outcome, "output": output}
+    return None, output, {"nodes": {node.id: output}, "end": end}
+
+
+def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepContext]], Awaitable[Update]]:
+    """The graph node: run the step (with its retry policy), record its event, return the update."""
+
+    async def step(state: RunState, runtime: Runtime[StepContext]) -> Update:
+        ctx = runtime.context
+        policy = node.retry
+        attempts = policy.max_attempts if policy else 1
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            given: Any = None
+            try:
+                given, output, update = await execute(node, state, ctx)
+            except SMEFlowError as exc:
+                if exc.retryable and attempt < attempts and policy is not None:
+                    await asyncio.sleep(_delay(policy, attempt))
+                    continue
+                elapsed = int((time.perf_counter() - started) * 1000)
+                await record_event(
+                    ctx.db,
+                    ctx.tenant_id,
+                    ctx.run_id,
+                    node_id=node.id,
+                    kind=node.kind,
+                    status="failed",
+                    input=given,
+                    error=exc.message,
+                    duration_ms=elapsed,
+                )
+                if node.on_error is not None:
+                    return {"failed": {node.id: exc.message}}
+                raise StepFailed(exc.message) from None
+            elapsed = int((time.perf_counter() - started) * 1000)
+            await record_event(
+                ctx.db,
+                ctx.tenant_id,
+                ctx.run_id,
+                node_id=node.id,
+                kind=node.kind,
+                status="succeeded",
+                input=given,
+                output=output,
+                duration_ms=elapsed,
+            )
+            return update
+
+    return step
+
+
+def _router(definition: WorkflowDefinition, node: Node) -> Callable[[RunState], list[str]]:
+    edges = definition.outgoing(node.id)
+
+    def route(state: RunState) -> list[str]:
+        if node.id in (state.get("failed") or {}) and node.on_error is not None:
+            return [graph_node_name(node.on_error)]
+        if isinstance(node, ConditionNode):
+            return [graph_node_name(state["nodes"][node.id]["route"])]
+        targets = [
+            graph_node_name(edge.to)
+            for edge in edges
+            if edge.condition is None
+            or is_true(edge.condition, state, f"the way from {node.id!r} to {edge.to!r}")
+        ]
+        if not targets:
+            raise StepFailed(f"None of the ways on from step {node.id!r} applies")
+        return targets
+
+    return route
+
+
+def _refuse(definition: WorkflowDefinition, actions: ActionRegistry) -> None:
+    problems: list[FieldProblem] = []
+    for index, node in enumerate(definition.nodes):
+        if node.kind not in SUPPORTED_KINDS:
+            problems.append(
+                FieldProblem(
+                    f"definition.nodes[{index}].kind",
+                    f"{node.kind} steps are not supported by the runtime yet (step {node.id!r})",
+                    "not_supported",
+                )
+            )
+        elif isinstance(node, ActionNode) and actions.get(node.config.action) is None:
+            problems.append(
+                FieldProblem(
+                    f"definition.nodes[{index}].config.action",
+                    f"no action named {node.config.action!r} is installed",
+                    "unknown_action",
+                )
+            )
+    if problems:
+        raise UnsupportedNode("; ".join(p.message for p in problems), fields=problems)
+
+
+def build_graph(definition: WorkflowDefinition, actions: ActionRegistry) -> StateGraph[Any, Any, Any, Any]:
+    """The (uncompiled) graph of ``definition``; :class:`UnsupportedNode` if it uses a node kind
+    the runtime cannot run yet or an action that is not installed (every such step is named)."""
+    _refuse(definition, actions)
+    executors: dict[str, Execute] = {
+        "trigger": _trigger,
+        "action": _action,
+        "condition": _condition(definition),
+        "end": _end,
+    }
+    graph: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=StepContext)
+    for node in definition.nodes:
+        graph.add_node(graph_node_name(node.id), cast(Any, _step(node, executors[node.kind])))
+    graph.add_edge(START, graph_node_name(definition.trigger_node.id))
+    for node in definition.nodes:
+        name = graph_node_name(node.id)
+        if isinstance(node, EndNode):
+            graph.add_edge(name, END)
+            continue
+        edges = definition.outgoing(node.id)
+        simple = not isinstance(node, ConditionNode) and node.on_error is None
+        if simple and len(edges) == 1 and edges[0].condition is None:
+            graph.add_edge(name, graph_node_name(edges[0].to))
+            continue
+        targets = {edge.to for edge in edges}
+        if node.on_error is not None:
+            targets.add(node.on_error)
+        if isinstance(node, ConditionNode) and node.config.default is not None:
+            targets.add(node.config.default)
+        graph.add_conditional_edges(
+            name, _router(definition, node), sorted(graph_node_name(t) for t in targets)
+        )
+    return graph
+
+
+__all__ = ["SUPPORTED_KINDS", "RunState", "StepContext", "build_graph", "graph_node_name"]

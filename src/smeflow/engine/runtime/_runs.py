@@ -1,0 +1,133 @@
+"""The runs service: start a run (in the caller's transaction), read runs and their events.
+
+Key contracts: :func:`start_run` persists the run as ``queued`` and audits ``run.started`` in the
+caller's transaction, so an accepted run is never lost; the job is deferred only after that
+transaction commits (and the periodic sweeper defers any queued run whose job went missing).
+The session must be bound to ``tenant_id``; another tenant's run is :class:`NotFound`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from smeflow.audit import Actor, record
+from smeflow.core import new_id, utcnow
+from smeflow.engine.run_models import Run, RunEvent
+from smeflow.engine.workflows import get_version, get_workflow
+from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from smeflow.identity import Principal
+
+if TYPE_CHECKING:
+    from smeflow.engine.runtime._queue import RunQueue
+
+_NO_RUN = "No such run"
+
+
+def _actor(actor: Principal | Actor) -> Actor:
+    return actor.actor if isinstance(actor, Principal) else actor
+
+
+async def start_run(
+    session: AsyncSession,
+    actor: Principal | Actor,
+    tenant_id: uuid.UUID,
+    workflow_id: uuid.UUID,
+    input: dict[str, Any],
+    version: int | None = None,
+    *,
+    queue: RunQueue | None = None,
+) -> Run:
+    """Accept a run of ``workflow_id`` (its newest published version unless ``version`` is given)
+    with ``input``: stored as ``queued`` and audited (``run.started``) in the caller's transaction.
+    With ``queue``, its job is deferred once that transaction commits.
+
+    :class:`NotFound` for an unknown workflow or version; :class:`Conflict` if the workflow has
+    never been published; :class:`ValidationFailed` (field ``input``) if the input is not an object.
+    """
+    if isinstance(actor, Principal) and actor.tenant_id != tenant_id:
+        raise NotFound("No such workflow")
+    if not isinstance(input, dict):
+        raise ValidationFailed(
+            "The run's input must be a JSON object",
+            fields=[FieldProblem("input", "must be an object", "type")],
+        )
+    workflow = await get_workflow(session, tenant_id, workflow_id)
+    if version is None:
+        if workflow.latest_version is None:
+            raise Conflict("The workflow has no published version to run yet")
+        version = workflow.latest_version
+    await get_version(session, tenant_id, workflow_id, version)
+    who = _actor(actor)
+    run = Run(
+        tenant_id=tenant_id,
+        id=new_id(),
+        workflow_id=workflow_id,
+        version=version,
+        status="queued",
+        input=input,
+        output=None,
+        error=None,
+        cost_micros=0,
+        created_by=f"{who.type}:{who.id}",
+        created_at=utcnow(),
+    )
+    session.add(run)
+    await session.flush()
+    await record(
+        session,
+        tenant_id,
+        who,
+        "run.started",
+        "run",
+        str(run.id),
+        {"workflow_id": str(workflow_id), "version": version},
+    )
+    if queue is not None:
+        _defer_after_commit(session, queue, tenant_id, run.id)
+    return run
+
+
+def _defer_after_commit(
+    session: AsyncSession, queue: RunQueue, tenant_id: uuid.UUID, run_id: uuid.UUID
+) -> None:
+    def after_commit(_: Session) -> None:
+        queue.defer_soon(tenant_id, run_id)
+
+    event.listen(session.sync_session, "after_commit", after_commit, once=True)
+
+
+async def get_run(session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Run:
+    """One of the tenant's runs; :class:`NotFound` otherwise."""
+    run = (
+        await session.execute(select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id))
+    ).scalar_one_or_none()
+    if run is None:
+        raise NotFound(_NO_RUN)
+    return run
+
+
+async def list_runs(
+    session: AsyncSession, tenant_id: uuid.UUID, workflow_id: uuid.UUID | None = None, limit: int = 50
+) -> list[Run]:
+    """The tenant's newest runs (of one workflow, if given)."""
+    query = select(Run).where(Run.tenant_id == tenant_id)
+    if workflow_id is not None:
+        query = query.where(Run.workflow_id == workflow_id)
+    query = query.order_by(Run.created_at.desc(), Run.id).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def list_events(session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> list[RunEvent]:
+    """A run's step events, in order; :class:`NotFound` for an unknown run."""
+    await get_run(session, tenant_id, run_id)
+    query = (
+        select(RunEvent)
+        .where(RunEvent.tenant_id == tenant_id, RunEvent.run_id == run_id)
+        .order_by(RunEvent.seq)
+    )
+    return list((await session.execute(query)).scalars())

@@ -1,0 +1,225 @@
+"""Executing runs: load the run and its pinned version, compile (cached), run the LangGraph graph
+with Postgres checkpoints, record the outcome, prune the checkpoints.
+
+Key contracts: a run executes under a per-run queue lock, so one worker at a time; executing a run
+again (a retried job, a crashed worker) resumes from its last checkpoint, and a write or money
+step already journaled is not repeated. Checkpoints live in the ``engine`` schema, on autocommit
+connections; once a run ends only its last checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import OrderedDict
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import select
+
+from smeflow.audit import Actor, record
+from smeflow.core import utcnow
+from smeflow.core.context import run_id_var, tenant_id_var
+from smeflow.db import Database, DbScope, to_libpq
+from smeflow.engine.definitions import parse_definition
+from smeflow.engine.models import WorkflowVersion
+from smeflow.engine.run_models import FINISHED_STATUSES, Run
+from smeflow.engine.runtime._actions import ActionRegistry, default_actions
+from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
+from smeflow.engine.runtime._errors import UnsupportedNode
+from smeflow.engine.runtime._keys import thread_id
+from smeflow.errors import SMEFlowError
+
+logger = logging.getLogger(__name__)
+
+ENGINE_SCHEMA = "engine"
+ENGINE_OPTIONS = f"-c search_path={ENGINE_SCHEMA}"
+GRAPH_CACHE_SIZE = 512
+_INTERNAL = "The run stopped because of an internal error; the operator has been told"
+
+GraphKey = tuple[uuid.UUID, uuid.UUID, int]
+
+
+def engine_conninfo(db: Database) -> str:
+    """The application role's conninfo for the ``engine`` schema (checkpoints, job queue)."""
+    return to_libpq(db.app_url)
+
+
+class Runtime:
+    """Executes runs for one worker process: the checkpointer's pool, an HTTP client for actions,
+    the actions and the compiled-graph cache. Use as ``async with Runtime(db) as runtime``."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        actions: ActionRegistry | None = None,
+        http: httpx.AsyncClient | None = None,
+        pool_size: int = 4,
+    ) -> None:
+        self.db = db
+        self.actions = actions or default_actions()
+        self._own_http = http is None
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        self._pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
+            engine_conninfo(db),
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 0,
+                "row_factory": dict_row,
+                "options": ENGINE_OPTIONS,
+            },
+        )
+        self._saver: AsyncPostgresSaver | None = None
+        self._graphs: OrderedDict[GraphKey, Any] = OrderedDict()
+
+    async def __aenter__(self) -> Self:
+        await self._pool.open()
+        self._saver = AsyncPostgresSaver(self._pool)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._pool.close()
+        if self._own_http:
+            await self.http.aclose()
+
+    @property
+    def saver(self) -> AsyncPostgresSaver:
+        if self._saver is None:
+            raise RuntimeError("the runtime is not open: use `async with Runtime(db)`")
+        return self._saver
+
+    def _graph(self, key: GraphKey, definition: dict[str, Any]) -> Any:
+        graph = self._graphs.get(key)
+        if graph is None:
+            builder = build_graph(parse_definition(definition), self.actions)
+            graph = builder.compile(checkpointer=self.saver)
+            self._graphs[key] = graph
+            if len(self._graphs) > GRAPH_CACHE_SIZE:
+                self._graphs.popitem(last=False)
+        else:
+            self._graphs.move_to_end(key)
+        return graph
+
+    async def _claim(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> tuple[Run, dict[str, Any]] | None:
+        """Mark the run running and return it with its pinned definition (``None``: nothing to do)."""
+        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+            run = (
+                await session.execute(
+                    select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id).with_for_update()
+                )
+            ).scalar_one_or_none()
+            if run is None:
+                logger.warning("run %s of tenant %s does not exist; job dropped", run_id, tenant_id)
+                return None
+            if run.status in FINISHED_STATUSES:
+                return None
+            definition = (
+                await session.execute(
+                    select(WorkflowVersion.definition).where(
+                        WorkflowVersion.tenant_id == tenant_id,
+                        WorkflowVersion.workflow_id == run.workflow_id,
+                        WorkflowVersion.version == run.version,
+                    )
+                )
+            ).scalar_one()
+            run.status = "running"
+            if run.started_at is None:
+                run.started_at = utcnow()
+            return run, definition
+
+    async def _finish(
+        self,
+        tenant_id: uuid.UUID,
+        run_id: uuid.UUID,
+        status: str,
+        output: dict[str, Any] | None,
+        error: str | None,
+    ) -> None:
+        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+            run = (
+                await session.execute(
+                    select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id).with_for_update()
+                )
+            ).scalar_one()
+            run.status, run.output, run.error, run.finished_at = status, output, error, utcnow()
+            await record(
+                session,
+                tenant_id,
+                Actor("workflow_run", str(run_id)),
+                f"run.{status}",
+                "run",
+                str(run_id),
+                {"error": error} if error else {},
+            )
+
+    async def execute_run(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
+        """Execute (or resume) a run to its end; returns its final status (``None``: nothing done)."""
+        tenant_token, run_token = tenant_id_var.set(str(tenant_id)), run_id_var.set(str(run_id))
+        try:
+            return await self._execute(tenant_id, run_id)
+        finally:
+            run_id_var.reset(run_token)
+            tenant_id_var.reset(tenant_token)
+
+    async def _execute(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
+        claimed = await self._claim(tenant_id, run_id)
+        if claimed is None:
+            return None
+        run, definition = claimed
+        try:
+            graph = self._graph((tenant_id, run.workflow_id, run.version), definition)
+        except UnsupportedNode as exc:
+            await self._finish(tenant_id, run_id, "failed", None, exc.message)
+            return "failed"
+        config: Any = {"configurable": {"thread_id": thread_id(tenant_id, run_id)}}
+        context = StepContext(self.db, tenant_id, run_id, self.actions, self.http)
+        status, output, error = "failed", None, None
+        try:
+            snapshot = await graph.aget_state(config)
+            if snapshot.created_at is None:
+                start: RunState | None = {"input": run.input, "vars": {}, "nodes": {}, "failed": {}}
+                final = await graph.ainvoke(start, config, context=context)
+            elif snapshot.next:
+                final = await graph.ainvoke(None, config, context=context)  # resume after a crash
+            else:
+                final = snapshot.values
+            end = final.get("end")
+            if end is None:
+                error = "The run stopped without reaching an end step"
+            elif end["outcome"] == "failed":
+                output, error = end["output"], f"The run ended at the failure step {end['node']!r}"
+            else:
+                status, output = "succeeded", end["output"]
+        except SMEFlowError as exc:
+            error = exc.message
+        except Exception:
+            logger.exception("run %s failed with an internal error", run_id)
+            error = _INTERNAL
+        await self._finish(tenant_id, run_id, status, output, error)
+        await self.saver.aprune([thread_id(tenant_id, run_id)], strategy="keep_latest")
+        return status
+
+    async def requeue_candidates(self, older_than_seconds: float) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """``(tenant, run)`` of every run queued longer than ``older_than_seconds`` (all tenants)."""
+        async with self.db.transaction(DbScope.platform()) as session:
+            rows = await session.execute(
+                select(Run.tenant_id, Run.id)
+                .where(
+                    Run.status == "queued", Run.created_at < utcnow() - timedelta(seconds=older_than_seconds)
+                )
+                .order_by(Run.created_at)
+                .limit(1000)
+            )
+            return [(row[0], row[1]) for row in rows]
