@@ -87,6 +87,7 @@ def settings(clean_db: URL) -> Settings:
         database_app_role=APP_ROLE,
         migrate_on_start=False,
         auth_cache_seconds=0,
+        embedded_worker=False,
     )
 
 

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".smeflow")
     migrate_on_start: bool = True
 
+    # workflow runs
+    embedded_worker: bool = Field(
+        default=True, description="serve also executes workflow runs (off when `smeflow worker` runs apart)"
+    )
+    worker_concurrency: int = Field(default=10, gt=0, description="runs one worker executes at once")
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

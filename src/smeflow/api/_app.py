@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from smeflow.api._ratelimit import make_rate_limiter
 from smeflow.api._state import AppState
 from smeflow.api.routes import ROUTERS
 from smeflow.db import Database, DbScope, migrate, to_libpq
+from smeflow.engine.runtime import RunQueue, Runtime
 from smeflow.identity import Authorizer, OidcVerifier
 from smeflow.settings import Settings
 
@@ -51,6 +53,16 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         cache: AuthCache[Any] = AuthCache(settings.auth_cache_seconds)
         cache.start_listening(to_libpq(db.app_url))
+        stack = AsyncExitStack()
+        runtime = await stack.enter_async_context(Runtime(db))
+        runs = await stack.enter_async_context(RunQueue(runtime))
+        worker = (
+            asyncio.create_task(
+                runs.run_worker(concurrency=settings.worker_concurrency), name="smeflow-embedded-worker"
+            )
+            if settings.embedded_worker
+            else None
+        )
         state = AppState(
             settings=settings,
             db=db,
@@ -59,11 +71,17 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             auth_cache=cache,
             http=http,
             oidc=OidcVerifier(settings.oidc, http) if settings.oidc else None,
+            runs=runs,
         )
         app.state.smeflow = state
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await stack.aclose()
             await cache.close()
             await state.limiter.close()
             await http.aclose()

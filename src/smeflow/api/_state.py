@@ -10,6 +10,7 @@ import httpx
 from smeflow.api._authcache import AuthCache
 from smeflow.api._ratelimit import RateLimiter
 from smeflow.db import Database
+from smeflow.engine.runtime import RunQueue
 from smeflow.identity import Authorizer, OidcVerifier
 from smeflow.settings import Settings
 
@@ -23,6 +24,7 @@ class AppState:
     auth_cache: AuthCache[Any]
     http: httpx.AsyncClient
     oidc: OidcVerifier | None
+    runs: RunQueue
 
 
 __all__ = ["AppState"]

@@ -109,6 +109,21 @@ def serve(
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, help="runs executed at once")] = None,
+) -> None:
+    """Execute workflow runs, timers and outbound work (run as many as you like, anywhere)."""
+    from smeflow.engine.runtime import RunQueue, Runtime
+
+    async def work(settings: Settings, db: Database) -> None:
+        async with Runtime(db) as runtime, RunQueue(runtime) as queue:
+            console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")
+            await queue.run_worker(concurrency=concurrency or settings.worker_concurrency)
+
+    _run(work)
+
+
+@app.command()
 def demo(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on (0 = any free port)")] = None,
