@@ -31,6 +31,15 @@ hypothesis.settings.load_profile("smeflow")
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
 APP_ROLE = "smeflow_app"
 KEEP = {"alembic_version", "authz_rules"}
+# The engine schema's queue and checkpoint tables (their migration bookkeeping is kept).
+ENGINE_TABLES = [
+    "procrastinate_jobs",
+    "procrastinate_periodic_defers",
+    "procrastinate_events",
+    "checkpoints",
+    "checkpoint_blobs",
+    "checkpoint_writes",
+]
 
 
 @pytest.fixture(scope="session")
@@ -67,13 +76,11 @@ def _tables(owner_url: URL) -> list[str]:
 
 @pytest.fixture
 def clean_db(owner_url: URL, _tables: list[str]) -> URL:
-    """Empty every table (as the owner) so the test starts from a blank database."""
+    """Empty every table (as the owner) so the test starts from a blank database: the tenants'
+    data in ``public`` and the job queue and checkpoints in ``engine``."""
+    tables = [sql.Identifier(t) for t in _tables] + [sql.Identifier("engine", t) for t in ENGINE_TABLES]
     with psycopg.connect(to_libpq(owner_url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
-                sql.SQL(", ").join(sql.Identifier(t) for t in _tables)
-            )
-        )
+        conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(sql.SQL(", ").join(tables)))
     return owner_url
 
 

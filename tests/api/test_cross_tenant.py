@@ -19,6 +19,7 @@ from engine.salon import salon
 from smeflow.api._state import AppState
 from smeflow.audit import Actor
 from smeflow.db import Database, DbScope
+from smeflow.engine.runtime import start_run
 from smeflow.engine.workflows import create_workflow, publish
 from smeflow.identity import Principal, create_api_key
 
@@ -71,13 +72,18 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", f"{API}/workflows/{{workflow_id}}/versions"): Case(),
     ("GET", f"{API}/workflows/{{workflow_id}}/versions/{{version}}"): Case(),
     ("GET", f"{API}/workflows/{{workflow_id}}/diff"): Case(query={"from": 1, "to": 2}),
+    ("POST", f"{API}/workflows/{{workflow_id}}/runs"): Case(body={"input": {"customer": "Wanjiru"}}),
+    ("GET", f"{API}/runs"): Case(),
+    ("GET", f"{API}/runs/{{run_id}}"): Case(),
+    ("GET", f"{API}/runs/{{run_id}}/events"): Case(),
 }
 
 # The resource a path parameter names, in a tenant.
-ID_PARAMS = ("tenant_id", "user_id", "key_id", "workflow_id", "version")
+ID_PARAMS = ("tenant_id", "user_id", "key_id", "workflow_id", "version", "run_id")
 
-# Each tenant's workflow (published twice), made by the ``world`` fixture below.
+# Each tenant's workflow (published twice) and a run of it, made by the ``world`` fixture below.
 WORKFLOWS: dict[uuid.UUID, uuid.UUID] = {}
+RUNS: dict[uuid.UUID, uuid.UUID] = {}
 WORKFLOW_NAME = "Booking funnel"
 
 
@@ -92,11 +98,20 @@ async def published_workflow(db: Database, tenant_id: uuid.UUID) -> uuid.UUID:
         return workflow.id
 
 
+async def queued_run(db: Database, tenant_id: uuid.UUID, workflow_id: uuid.UUID) -> uuid.UUID:
+    """A run of the workflow, accepted (``queued``) and never executed."""
+    async with db.transaction(DbScope.tenant(tenant_id)) as session:
+        run = await start_run(session, Actor.system(), tenant_id, workflow_id, {"customer": "Achieng"})
+        return run.id
+
+
 @pytest.fixture
 async def world(world: World, db: Database) -> World:
-    """The API tests' world, each tenant with a workflow published as versions 1 and 2."""
+    """The API tests' world, each tenant with a workflow published as versions 1 and 2, and a run
+    of it."""
     for t in (world.a, world.b):
         WORKFLOWS[t.id] = await published_workflow(db, t.id)
+        RUNS[t.id] = await queued_run(db, t.id, WORKFLOWS[t.id])
     return world
 
 
@@ -107,6 +122,7 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "key_id": str(t.api_key_id),
         "workflow_id": str(WORKFLOWS[t.id]),
         "version": "1",
+        "run_id": str(RUNS[t.id]),
     }
 
 
@@ -247,6 +263,9 @@ async def test_another_tenants_resources_are_404_never_403(
         ("admin", "PATCH", f"{API}/workflows/{{workflow_id}}"),
         ("admin", "POST", f"{API}/workflows/{{workflow_id}}/publish"),
         ("api key", "POST", f"{API}/workflows/{{workflow_id}}/archive"),
+        ("staff", "POST", f"{API}/workflows/{{workflow_id}}/runs"),
+        ("viewer", "GET", f"{API}/runs/{{run_id}}"),
+        ("api key", "GET", f"{API}/runs/{{run_id}}/events"),
     ]:
         assert example in hidden
 
@@ -264,6 +283,8 @@ async def test_another_tenants_resources_are_404_never_403(
     assert workflow.status_code == 200
     assert (workflow.json()["status"], workflow.json()["latest_version"]) == ("active", 2)
     assert workflow.json()["description"] == "Books salon visits"
+    runs = await client.get(f"{API}/runs", headers=admin)
+    assert [(r["id"], r["status"]) for r in runs.json()["items"]] == [(str(RUNS[world.a.id]), "queued")]
 
 
 async def test_lists_never_show_another_tenants_rows(
@@ -293,6 +314,8 @@ async def test_lists_never_show_another_tenants_rows(
         created.json()["prefix"],
         *(str(u) for u in a.users.values()),
         str(WORKFLOWS[a.id]),
+        str(RUNS[a.id]),
+        "Achieng",  # the input of A's run
     }
     listed = 0
     for method, path, _ in api_routes(app):
@@ -312,7 +335,14 @@ async def test_lists_never_show_another_tenants_rows(
     # the lists are not empty: B sees its own rows
     own = await client.get(f"{API}/users", headers=world.b.user("viewer"))
     assert {m["email"] for m in own.json()["items"]} == {world.b.email(r) for r in ROLES}
+    own_runs = await client.get(f"{API}/runs", headers=world.b.user("viewer"))
+    assert [r["id"] for r in own_runs.json()["items"]] == [str(RUNS[world.b.id])]
     # and filtering on A's ids finds nothing
+    runs = await client.get(
+        f"{API}/runs", params={"workflow_id": str(WORKFLOWS[a.id])}, headers=world.b.user("admin")
+    )
+    assert runs.status_code == 200
+    assert runs.json()["items"] == []
     for target in (str(a.id), str(a.users["admin"]), added.json()["user_id"]):
         events = await client.get(
             f"{API}/audit/events", params={"target_id": target}, headers=world.b.user("admin")
@@ -379,6 +409,10 @@ async def test_too_small_a_role_is_403(
     assert ("staff", "POST", f"{API}/workflows/{{workflow_id}}/publish") in refused
     assert ("users:read key", "GET", f"{API}/workflows") in refused
     assert ("operator", "GET", f"{API}/workflows") in refused
+    assert ("viewer", "POST", f"{API}/workflows/{{workflow_id}}/runs") in refused
+    assert ("users:read key", "GET", f"{API}/runs") in refused
+    assert ("operator", "GET", f"{API}/runs") in refused
+    assert ("viewer", "GET", f"{API}/runs/{{run_id}}/events") in served
 
     # the refused writes changed nothing
     members = await client.get(f"{API}/users", headers=a.user("admin"))
@@ -388,6 +422,8 @@ async def test_too_small_a_role_is_403(
     assert [(w["name"], w["status"], w["latest_version"]) for w in listed.json()["items"]] == [
         (WORKFLOW_NAME, "active", 2)
     ]
+    runs = await client.get(f"{API}/runs", headers=a.user("admin"))
+    assert [r["id"] for r in runs.json()["items"]] == [str(RUNS[a.id])]
 
 
 @pytest.mark.parametrize("role", ["viewer", "staff"])

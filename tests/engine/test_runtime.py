@@ -114,17 +114,7 @@ def five_nodes(url: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def clean_engine(owner_conn: psycopg.Connection) -> None:
-    """Empty the queue and checkpoint tables (the suite's truncation covers ``public`` only)."""
-    owner_conn.execute(
-        "TRUNCATE engine.procrastinate_jobs, engine.procrastinate_periodic_defers,"
-        " engine.procrastinate_events, engine.checkpoints, engine.checkpoint_blobs,"
-        " engine.checkpoint_writes CASCADE"
-    )
-
-
-@pytest.fixture
-async def queue(db: Database, clean_engine: None) -> AsyncIterator[RunQueue]:
+async def queue(db: Database) -> AsyncIterator[RunQueue]:
     async with Runtime(db) as runtime, RunQueue(runtime) as run_queue:
         yield run_queue
 

@@ -9,7 +9,6 @@ import signal
 import sys
 import uuid
 
-import psycopg
 from sqlalchemy import URL
 
 from smeflow.db import Database, to_libpq
@@ -34,9 +33,8 @@ FLOW = {
 
 
 async def test_worker_process_finishes_a_run_nobody_queued(
-    db: Database, clean_db: URL, tenant_a: uuid.UUID, owner_conn: psycopg.Connection
+    db: Database, clean_db: URL, tenant_a: uuid.UUID
 ) -> None:
-    owner_conn.execute("TRUNCATE engine.procrastinate_jobs, engine.procrastinate_periodic_defers CASCADE")
     workflow = await published(db, tenant_a, FLOW)
     run_id = await accept(db, tenant_a, workflow, {"name": "Wanjiru"})  # no queue: only the sweeper
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMEFLOW_")}

@@ -1,4 +1,5 @@
-"""Workflows in and out of the API: drafts, published versions, their problems and differences."""
+"""Workflows and their runs in and out of the API: drafts, published versions, their problems and
+differences; runs and their step timelines."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from smeflow.engine.models import Workflow, WorkflowVersion
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_NOTE_LENGTH = 1000
+MAX_VERSION = 2**31 - 1  # a version number fits the database's integer
 
 WorkflowStatus = Literal["draft", "active", "archived"]
+RunStatus = Literal["queued", "running", "waiting", "succeeded", "failed", "cancelled"]
 WorkflowName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH)
 ]
@@ -132,16 +135,81 @@ class NodeKindsOut(BaseModel):
     )
 
 
+class RunCreate(BaseModel):
+    """A manual run: the input the trigger hands the workflow, and which published version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] = Field(default_factory=dict, description="what the trigger gives the run")
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)] | None = Field(
+        default=None, description="a published version; null: the newest"
+    )
+
+
+class RunSummaryOut(BaseModel):
+    """A run without its input and output (what lists show)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    workflow_id: uuid.UUID
+    version: int
+    status: RunStatus
+    error: str | None = Field(description="why the run failed, in words the tenant understands")
+    cost_micros: int = Field(description="what the run cost, in millionths of the billing currency unit")
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunOut(RunSummaryOut):
+    """One run with what it was given and what it gave back."""
+
+    input: dict[str, Any]
+    output: dict[str, Any] | None = Field(description="the end step's output; null until it ends")
+
+
+class RunEventOut(BaseModel):
+    """One step of a run's timeline."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    node_id: str
+    kind: str
+    status: str
+    input: Any | None
+    output: Any | None
+    error: str | None
+    duration_ms: int
+    at: datetime
+
+
+class RunEventsOut(BaseModel):
+    """A run's timeline: its steps in the order they ran."""
+
+    run_id: uuid.UUID
+    items: list[RunEventOut]
+
+
 __all__ = [
     "MAX_DESCRIPTION_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_NOTE_LENGTH",
+    "MAX_VERSION",
     "Description",
     "DiffOut",
     "NodeKindsOut",
     "Note",
     "ProblemOut",
     "PublishIn",
+    "RunCreate",
+    "RunEventOut",
+    "RunEventsOut",
+    "RunOut",
+    "RunStatus",
+    "RunSummaryOut",
     "VersionOut",
     "VersionSummaryOut",
     "WorkflowCreate",

@@ -1,6 +1,6 @@
 """The API's routers, in the order they appear in the OpenAPI document."""
 
-from smeflow.api.routes import apikeys, audit, auth, health, me, tenants, users, workflows
+from smeflow.api.routes import apikeys, audit, auth, health, me, runs, tenants, users, workflows
 
 ROUTERS = [
     health.router,
@@ -11,6 +11,7 @@ ROUTERS = [
     apikeys.router,
     audit.router,
     workflows.router,
+    runs.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -112,13 +112,26 @@ async def get_run(session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID
 
 
 async def list_runs(
-    session: AsyncSession, tenant_id: uuid.UUID, workflow_id: uuid.UUID | None = None, limit: int = 50
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    workflow_id: uuid.UUID | None = None,
+    limit: int = 50,
+    *,
+    status: str | None = None,
+    before_id: uuid.UUID | None = None,
 ) -> list[Run]:
-    """The tenant's newest runs (of one workflow, if given)."""
+    """The tenant's newest runs first (of one workflow, in one status, if given); pass the last
+    run id seen as ``before_id`` for the next page (run ids are UUIDv7, so they sort by time)."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
     query = select(Run).where(Run.tenant_id == tenant_id)
     if workflow_id is not None:
         query = query.where(Run.workflow_id == workflow_id)
-    query = query.order_by(Run.created_at.desc(), Run.id).limit(limit)
+    if status is not None:
+        query = query.where(Run.status == status)
+    if before_id is not None:
+        query = query.where(Run.id < before_id)
+    query = query.order_by(Run.id.desc()).limit(limit)
     return list((await session.execute(query)).scalars())
 
 

@@ -1,0 +1,97 @@
+"""Runs: start a published workflow by hand, list the tenant's runs, read one and its timeline.
+
+Starting a run answers 202: the run is stored ``queued`` (and audited) when the request commits,
+and a worker executes it afterwards; poll ``GET /runs/{run_id}`` for its status and output. A
+workflow never published is a 409 problem; a bad body is a 422 naming ``body.<field>`` and
+writes nothing. Reading needs ``runs:read``; starting ``runs:write``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, status
+
+from smeflow.api._deps import State, require, require_tenant
+from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
+from smeflow.api.routes._fields import body_fields
+from smeflow.db import DbScope
+from smeflow.engine.runtime import get_run, list_events, list_runs, start_run
+from smeflow.engine.schemas import RunCreate, RunEventOut, RunEventsOut, RunOut, RunStatus, RunSummaryOut
+from smeflow.errors import FieldProblem, ValidationFailed
+from smeflow.identity import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+
+def _scope(principal: Principal) -> tuple[uuid.UUID, DbScope]:
+    tenant_id: uuid.UUID = require_tenant(principal)
+    return tenant_id, DbScope.tenant(tenant_id, principal.user_id)
+
+
+def _cursor_run(cursor: str | None) -> uuid.UUID | None:
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise ValidationFailed(fields=[FieldProblem("query.cursor", "unreadable cursor")])
+
+
+@router.post(
+    "/workflows/{workflow_id}/runs",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a run of a published workflow (executed by a worker after the answer)",
+)
+async def start(
+    workflow_id: uuid.UUID,
+    body: RunCreate,
+    state: State,
+    principal: Annotated[Principal, require("runs:write")],
+) -> RunOut:
+    tenant_id, scope = _scope(principal)
+    with body_fields():
+        async with state.db.transaction(scope) as session:
+            run = await start_run(
+                session, principal, tenant_id, workflow_id, body.input, body.version, queue=state.runs
+            )
+            return RunOut.model_validate(run)
+
+
+@router.get("/runs", summary="The tenant's runs, newest first (without their input and output)")
+async def list_all(
+    state: State,
+    principal: Annotated[Principal, require("runs:read")],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    workflow_id: uuid.UUID | None = None,
+    status: RunStatus | None = None,
+) -> Page[RunSummaryOut]:
+    tenant_id, scope = _scope(principal)
+    before = _cursor_run(cursor)
+    async with state.db.transaction(scope) as session:
+        rows = await list_runs(session, tenant_id, workflow_id, limit + 1, status=status, before_id=before)
+        return paginate(rows, limit, lambda r: str(r.id), RunSummaryOut.model_validate)
+
+
+@router.get("/runs/{run_id}", summary="One run: its status, input, output or why it failed")
+async def get_one(
+    run_id: uuid.UUID, state: State, principal: Annotated[Principal, require("runs:read")]
+) -> RunOut:
+    tenant_id, scope = _scope(principal)
+    async with state.db.transaction(scope) as session:
+        return RunOut.model_validate(await get_run(session, tenant_id, run_id))
+
+
+@router.get("/runs/{run_id}/events", summary="A run's timeline: its steps in the order they ran")
+async def events(
+    run_id: uuid.UUID, state: State, principal: Annotated[Principal, require("runs:read")]
+) -> RunEventsOut:
+    tenant_id, scope = _scope(principal)
+    async with state.db.transaction(scope) as session:
+        rows = await list_events(session, tenant_id, run_id)
+        return RunEventsOut(run_id=run_id, items=[RunEventOut.model_validate(e) for e in rows])
