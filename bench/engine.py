@@ -1,0 +1,200 @@
+"""Workflow runtime overhead against raw LangGraph, in the same run on the same PostgreSQL.
+
+(a) per-step cost: a 10-step workflow (trigger → 8 x core.set → end) executed by SMEFlow's
+runtime (claim the run, compile once, run with the Postgres checkpointer, one run_events row per
+step, status and output, prune checkpoints) against the same-shaped graph run directly in
+LangGraph with the same checkpointer, pool and durability (10 trivial nodes), sequentially and
+at concurrency 10.
+
+    python bench/engine.py [--runs 200]
+
+Not measured yet (the features are not built): end-to-end webhook → completion throughput
+against n8n, approval-to-resume latency, timer lateness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from smeflow.audit import Actor
+from smeflow.db import Database, DbScope, EmbeddedPostgres, ensure_database, migrate, to_async_url, to_libpq
+from smeflow.engine.runtime import Runtime, start_run
+from smeflow.engine.workflows import create_workflow, publish
+from smeflow.settings import Settings
+from smeflow.tenancy import TenantCreate, create_tenant
+
+SECRET = "bench-secret-key-0123456789abcdef0123456789"  # noqa: S105 (a throwaway benchmark key)
+STEPS = 8  # core.set steps between the trigger and the end: 10 nodes in all
+ACTOR = Actor.system("bench")
+
+
+def chain() -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = [{"id": "start", "kind": "trigger"}]
+    nodes += [
+        {
+            "id": f"s{i}",
+            "kind": "action",
+            "config": {"action": "core.set", "input": {f"v{i}": f"=input.n + {i}"}},
+        }
+        for i in range(STEPS)
+    ]
+    nodes.append({"id": "done", "kind": "end", "config": {"output": {"last": f"vars.v{STEPS - 1}"}}})
+    ids = [n["id"] for n in nodes]
+    return {
+        "schema_version": 1,
+        "name": "Chain",
+        "triggers": [{"kind": "manual"}],
+        "nodes": nodes,
+        "edges": [{"from": a, "to": b} for a, b in itertools.pairwise(ids)],
+    }
+
+
+class RawState(TypedDict, total=False):
+    input: dict[str, Any]
+    vars: dict[str, Any]
+
+
+def raw_graph(saver: Any) -> Any:
+    builder: StateGraph[RawState] = StateGraph(RawState)
+    names = ["start", *[f"s{i}" for i in range(STEPS)], "done"]
+
+    def step(i: int) -> Any:
+        async def node(state: RawState) -> RawState:
+            return {"vars": {**state.get("vars", {}), f"v{i}": state["input"]["n"] + i}}
+
+        return node
+
+    for i, name in enumerate(names):
+        builder.add_node(name, step(i))
+    builder.add_edge(START, names[0])
+    for a, b in itertools.pairwise(names):
+        builder.add_edge(a, b)
+    builder.add_edge(names[-1], END)
+    return builder.compile(checkpointer=saver)
+
+
+def summary(name: str, seconds: list[float], wall: float) -> dict[str, float]:
+    ordered = sorted(seconds)
+    return {
+        "runs_per_s": len(seconds) / wall,
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p95_ms": ordered[int(len(ordered) * 0.95) - 1] * 1000,
+        "per_step_ms": statistics.mean(ordered) * 1000 / (STEPS + 2),
+    }
+
+
+async def timed(jobs: list[Any], concurrency: int) -> tuple[list[float], float]:
+    semaphore = asyncio.Semaphore(concurrency)
+    durations: list[float] = []
+
+    async def one(job: Any) -> None:
+        async with semaphore:
+            started = time.perf_counter()
+            await job()
+            durations.append(time.perf_counter() - started)
+
+    wall = time.perf_counter()
+    await asyncio.gather(*(one(job) for job in jobs))
+    return durations, time.perf_counter() - wall
+
+
+async def bench(settings: Settings, runs: int) -> dict[str, dict[str, float]]:
+    db = Database.from_settings(settings)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        async with db.transaction(DbScope.platform()) as session:
+            tenant = await create_tenant(
+                session,
+                settings,
+                ACTOR,
+                TenantCreate(slug="bench", name="Bench", country="KE", tier="enterprise"),
+            )
+            workflow, problems = await create_workflow(session, ACTOR, tenant.id, "Chain", chain())
+            assert problems == [], problems
+            await publish(session, ACTOR, tenant.id, workflow.id)
+        async with Runtime(db) as runtime:
+            graph = raw_graph(runtime.saver)
+            for concurrency in (1, 10):
+                async with db.transaction(DbScope.tenant(tenant.id)) as session:
+                    ids = [
+                        (await start_run(session, ACTOR, tenant.id, workflow.id, {"n": i})).id
+                        for i in range(runs)
+                    ]
+
+                def ours(run_id: uuid.UUID) -> Any:
+                    async def go() -> None:
+                        assert await runtime.execute_run(tenant.id, run_id) == "succeeded"
+
+                    return go
+
+                def raw(i: int, c: int = concurrency) -> Any:
+                    async def go() -> None:
+                        config = {"configurable": {"thread_id": f"raw-{c}-{i}"}}
+                        out = await graph.ainvoke({"input": {"n": i}, "vars": {}}, config)
+                        assert out["vars"][f"v{STEPS - 1}"] == i + STEPS - 1
+
+                    return go
+
+                await timed([raw(-1 - i) for i in range(5)], 1)  # warm-up both paths
+                durations, wall = await timed([raw(i) for i in range(runs)], concurrency)
+                results[f"raw LangGraph, c={concurrency}"] = summary("raw", durations, wall)
+                durations, wall = await timed([ours(r) for r in ids], concurrency)
+                results[f"SMEFlow runtime, c={concurrency}"] = summary("ours", durations, wall)
+    finally:
+        await db.dispose()
+        db.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="smeflow-bench-engine-"))
+    external = os.environ.get("SMEFLOW_DATABASE_URL")
+    embedded = None if external else EmbeddedPostgres(folder / "pg", delete_on_exit=True)
+    server = to_async_url(external) if external else to_async_url(embedded.uri("postgres"))  # type: ignore[union-attr]
+    name = f"smeflow_bench_engine_{uuid.uuid4().hex[:6]}"
+    ensure_database(server, name)
+    owner = server.set(database=name)
+    migrate(owner, "smeflow_app")
+    settings = Settings(_env_file=None, env="prod", secret_key=SECRET, database_url=to_libpq(owner))
+    try:
+        results = asyncio.run(bench(settings, args.runs))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    print(
+        f"\nEngine benchmark · {datetime.now(UTC):%Y-%m-%d} · {platform.machine()} · "
+        f"{os.cpu_count()} cores · {args.runs} runs of a {STEPS + 2}-node workflow per row · one process"
+    )
+    print(f"{'path':28} {'runs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ms/step':>8}")
+    for label, r in results.items():
+        print(
+            f"{label:28} {r['runs_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['per_step_ms']:8.3f}"
+        )
+    for c in (1, 10):
+        ratio = (
+            results[f"SMEFlow runtime, c={c}"]["per_step_ms"]
+            / results[f"raw LangGraph, c={c}"]["per_step_ms"]
+        )
+        print(f"per-step cost, SMEFlow / raw LangGraph at c={c}: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
