@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         default=True, description="serve also executes workflow runs (off when `smeflow worker` runs apart)"
     )
     worker_concurrency: int = Field(default=10, gt=0, description="runs one worker executes at once")
+    worker_heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="how often a worker tells the queue it is alive"
+    )
+    worker_dead_after_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a worker silent this long is dead: its runs are taken over by another worker",
+    )
 
     # HTTP
     host: str = "127.0.0.1"

@@ -20,6 +20,7 @@ from smeflow.api._state import AppState
 from smeflow.audit import Actor
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime import start_run
+from smeflow.engine.runtime._approvals import open_approval
 from smeflow.engine.workflows import create_workflow, publish
 from smeflow.identity import Principal, create_api_key
 
@@ -76,14 +77,18 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", f"{API}/runs"): Case(),
     ("GET", f"{API}/runs/{{run_id}}"): Case(),
     ("GET", f"{API}/runs/{{run_id}}/events"): Case(),
+    ("GET", f"{API}/approvals"): Case(),
+    ("GET", f"{API}/approvals/{{approval_id}}"): Case(),
+    ("POST", f"{API}/approvals/{{approval_id}}/decision"): Case(body={"outcome": "approve", "comment": "ok"}),
 }
 
 # The resource a path parameter names, in a tenant.
-ID_PARAMS = ("tenant_id", "user_id", "key_id", "workflow_id", "version", "run_id")
+ID_PARAMS = ("tenant_id", "user_id", "key_id", "workflow_id", "version", "run_id", "approval_id")
 
 # Each tenant's workflow (published twice) and a run of it, made by the ``world`` fixture below.
 WORKFLOWS: dict[uuid.UUID, uuid.UUID] = {}
 RUNS: dict[uuid.UUID, uuid.UUID] = {}
+APPROVALS: dict[uuid.UUID, uuid.UUID] = {}
 WORKFLOW_NAME = "Booking funnel"
 
 
@@ -105,13 +110,34 @@ async def queued_run(db: Database, tenant_id: uuid.UUID, workflow_id: uuid.UUID)
         return run.id
 
 
+def approval_title(slug: str) -> str:
+    return f"Approve the booking at {slug}"
+
+
+async def pending_approval(db: Database, t: TenantWorld, run_id: uuid.UUID) -> uuid.UUID:
+    """A pending approval of the run, as its approval step opens it (any staff may decide it)."""
+    opened = await open_approval(
+        db,
+        t.id,
+        run_id,
+        "approve",
+        title=approval_title(t.slug),
+        details={"Deposit": 150000, "Customer": f"customer of {t.slug}"},
+        role="staff",
+        timeout_seconds=None,
+        default_outcome="reject",
+    )
+    return opened.id
+
+
 @pytest.fixture
 async def world(world: World, db: Database) -> World:
-    """The API tests' world, each tenant with a workflow published as versions 1 and 2, and a run
-    of it."""
+    """The API tests' world, each tenant with a workflow published as versions 1 and 2, a run of
+    it, and a pending approval of that run."""
     for t in (world.a, world.b):
         WORKFLOWS[t.id] = await published_workflow(db, t.id)
         RUNS[t.id] = await queued_run(db, t.id, WORKFLOWS[t.id])
+        APPROVALS[t.id] = await pending_approval(db, t, RUNS[t.id])
     return world
 
 
@@ -123,6 +149,7 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "workflow_id": str(WORKFLOWS[t.id]),
         "version": "1",
         "run_id": str(RUNS[t.id]),
+        "approval_id": str(APPROVALS[t.id]),
     }
 
 
@@ -266,6 +293,10 @@ async def test_another_tenants_resources_are_404_never_403(
         ("staff", "POST", f"{API}/workflows/{{workflow_id}}/runs"),
         ("viewer", "GET", f"{API}/runs/{{run_id}}"),
         ("api key", "GET", f"{API}/runs/{{run_id}}/events"),
+        ("viewer", "GET", f"{API}/approvals/{{approval_id}}"),
+        ("staff", "POST", f"{API}/approvals/{{approval_id}}/decision"),
+        ("owner", "POST", f"{API}/approvals/{{approval_id}}/decision"),
+        ("api key", "POST", f"{API}/approvals/{{approval_id}}/decision"),
     ]:
         assert example in hidden
 
@@ -285,6 +316,8 @@ async def test_another_tenants_resources_are_404_never_403(
     assert workflow.json()["description"] == "Books salon visits"
     runs = await client.get(f"{API}/runs", headers=admin)
     assert [(r["id"], r["status"]) for r in runs.json()["items"]] == [(str(RUNS[world.a.id]), "queued")]
+    approval = await client.get(f"{API}/approvals/{APPROVALS[world.a.id]}", headers=admin)
+    assert (approval.json()["status"], approval.json()["decided_by"]) == ("pending", None)
 
 
 async def test_lists_never_show_another_tenants_rows(
@@ -316,6 +349,9 @@ async def test_lists_never_show_another_tenants_rows(
         str(WORKFLOWS[a.id]),
         str(RUNS[a.id]),
         "Achieng",  # the input of A's run
+        str(APPROVALS[a.id]),
+        approval_title(a.slug),
+        f"customer of {a.slug}",
     }
     listed = 0
     for method, path, _ in api_routes(app):
@@ -337,6 +373,8 @@ async def test_lists_never_show_another_tenants_rows(
     assert {m["email"] for m in own.json()["items"]} == {world.b.email(r) for r in ROLES}
     own_runs = await client.get(f"{API}/runs", headers=world.b.user("viewer"))
     assert [r["id"] for r in own_runs.json()["items"]] == [str(RUNS[world.b.id])]
+    own_approvals = await client.get(f"{API}/approvals", headers=world.b.user("viewer"))
+    assert [r["id"] for r in own_approvals.json()["items"]] == [str(APPROVALS[world.b.id])]
     # and filtering on A's ids finds nothing
     runs = await client.get(
         f"{API}/runs", params={"workflow_id": str(WORKFLOWS[a.id])}, headers=world.b.user("admin")
@@ -413,6 +451,11 @@ async def test_too_small_a_role_is_403(
     assert ("users:read key", "GET", f"{API}/runs") in refused
     assert ("operator", "GET", f"{API}/runs") in refused
     assert ("viewer", "GET", f"{API}/runs/{{run_id}}/events") in served
+    assert ("viewer", "GET", f"{API}/approvals") in served
+    assert ("viewer", "GET", f"{API}/approvals/{{approval_id}}") in served
+    assert ("viewer", "POST", f"{API}/approvals/{{approval_id}}/decision") in refused
+    assert ("users:read key", "GET", f"{API}/approvals") in refused
+    assert ("operator", "POST", f"{API}/approvals/{{approval_id}}/decision") in refused
 
     # the refused writes changed nothing
     members = await client.get(f"{API}/users", headers=a.user("admin"))
@@ -424,6 +467,8 @@ async def test_too_small_a_role_is_403(
     ]
     runs = await client.get(f"{API}/runs", headers=a.user("admin"))
     assert [r["id"] for r in runs.json()["items"]] == [str(RUNS[a.id])]
+    approval = await client.get(f"{API}/approvals/{APPROVALS[a.id]}", headers=a.user("admin"))
+    assert approval.json()["status"] == "pending"
 
 
 @pytest.mark.parametrize("role", ["viewer", "staff"])

@@ -55,7 +55,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         cache.start_listening(to_libpq(db.app_url))
         stack = AsyncExitStack()
         runtime = await stack.enter_async_context(Runtime(db))
-        runs = await stack.enter_async_context(RunQueue(runtime))
+        runs = await stack.enter_async_context(
+            RunQueue(
+                runtime,
+                heartbeat_seconds=settings.worker_heartbeat_seconds,
+                dead_after_seconds=settings.worker_dead_after_seconds,
+            )
+        )
         worker = (
             asyncio.create_task(
                 runs.run_worker(concurrency=settings.worker_concurrency), name="smeflow-embedded-worker"

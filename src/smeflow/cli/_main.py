@@ -116,7 +116,11 @@ def worker(
     from smeflow.engine.runtime import RunQueue, Runtime
 
     async def work(settings: Settings, db: Database) -> None:
-        async with Runtime(db) as runtime, RunQueue(runtime) as queue:
+        heartbeat, dead_after = settings.worker_heartbeat_seconds, settings.worker_dead_after_seconds
+        async with (
+            Runtime(db) as runtime,
+            RunQueue(runtime, heartbeat_seconds=heartbeat, dead_after_seconds=dead_after) as queue,
+        ):
             console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")
             await queue.run_worker(concurrency=concurrency or settings.worker_concurrency)
 

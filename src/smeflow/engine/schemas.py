@@ -193,12 +193,52 @@ class RunEventsOut(BaseModel):
     items: list[RunEventOut]
 
 
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
+MAX_COMMENT_LENGTH = 2000
+
+
+class ApprovalDecisionIn(BaseModel):
+    """A person's decision on a pending approval."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["approve", "reject"] = Field(description="approve or reject")
+    comment: Annotated[str, StringConstraints(max_length=MAX_COMMENT_LENGTH)] | None = Field(
+        default=None, description="why, for the run and the audit log"
+    )
+
+
+class ApprovalOut(BaseModel):
+    """A decision a waiting run asks of a person: what, who may decide, by when, and the decision."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    run_id: uuid.UUID
+    node_id: str
+    title: str
+    details: dict[str, Any] = Field(description="what the person deciding needs to see: label → value")
+    role: Literal["owner", "admin", "staff"] = Field(description="the least role that may decide")
+    status: ApprovalStatus = Field(description="expired: the due time passed and the default outcome applied")
+    outcome: Literal["approved", "rejected"] | None = Field(description="the decision; null while pending")
+    decided_by: str | None = Field(description="user:<id>, api_key:<id> or system:<name>")
+    decided_at: datetime | None
+    comment: str | None
+    due_at: datetime | None = Field(description="when the default outcome applies; null: never")
+    default_outcome: Literal["approve", "reject"]
+    created_at: datetime
+
+
 __all__ = [
+    "MAX_COMMENT_LENGTH",
     "MAX_DESCRIPTION_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_NOTE_LENGTH",
     "MAX_VERSION",
     "Description",
+    "ApprovalDecisionIn",
+    "ApprovalOut",
+    "ApprovalStatus",
     "DiffOut",
     "NodeKindsOut",
     "Note",

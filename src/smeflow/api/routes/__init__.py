@@ -1,6 +1,6 @@
 """The API's routers, in the order they appear in the OpenAPI document."""
 
-from smeflow.api.routes import apikeys, audit, auth, health, me, runs, tenants, users, workflows
+from smeflow.api.routes import apikeys, approvals, audit, auth, health, me, runs, tenants, users, workflows
 
 ROUTERS = [
     health.router,
@@ -12,6 +12,7 @@ ROUTERS = [
     audit.router,
     workflows.router,
     runs.router,
+    approvals.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -8,10 +8,24 @@ Key contracts:
   run left queued, so an accepted run is never lost.
 * The LangGraph thread of a run is :func:`thread_id` (tenant + run), built nowhere else; a
   side effect's idempotency key is :func:`idempotency_key` (run + node).
-* Write and money actions are journaled (``step_journal``) before the step goes on; executing a
-  run again returns the journaled result instead of repeating the call.
-* Supported node kinds: trigger, action, condition, end. A definition with any other kind is
-  refused when compiled (:class:`UnsupportedNode`, every such step named).
+* A worker that dies (SIGKILL, lost machine) loses no run: its heartbeat stops, and after
+  ``worker_dead_after_seconds`` (30 s by default) the sweeper puts its stalled jobs back in the
+  queue; a run whose last job failed or was aborted while the run was unfinished is queued again
+  (see :mod:`smeflow.engine.runtime._queue`). Re-executing a run resumes from its last checkpoint
+  (or from the start if none was written).
+* Side effects (exact guarantee): write and money actions carry the idempotency key
+  ``<run>:<node>`` and their result is journaled (``step_journal``, committed) before the step
+  goes on. A re-executed run returns the journaled result instead of calling again, so **a side
+  effect whose journal row exists is never repeated**. A call that completed but whose journal row
+  was not yet committed when the worker died is made once more with the *same* idempotency key
+  (``http.request`` sends it as ``Idempotency-Key``): at-least-once, deduplicated by a provider
+  that honours the key, at most one extra call per such crash for one that does not. Read actions
+  carry no such promise: they may run again on re-execution.
+* Supported node kinds: trigger, action, condition, approval, end. A definition with any other
+  kind is refused when compiled (:class:`UnsupportedNode`, every such step named).
+* An approval step opens one approval per run and node and interrupts the run (``waiting``); a
+  decision (:func:`decide`) or its due time passing (:func:`expire_due`, from the sweeper)
+  queues the run again, and it resumes with the decision as the step's output.
 * Checkpoints and jobs live in the ``engine`` schema (created by migration ``0003_runs``); a
   finished run keeps only its last checkpoint.
 """
@@ -25,6 +39,13 @@ from smeflow.engine.runtime._actions import (
     LogAction,
     SetAction,
     default_actions,
+)
+from smeflow.engine.runtime._approvals import (
+    approval_cursor,
+    decide,
+    expire_due,
+    get_approval,
+    list_approvals,
 )
 from smeflow.engine.runtime._compiler import SUPPORTED_KINDS, RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError, UnsupportedNode
@@ -52,10 +73,15 @@ __all__ = [
     "StepFailed",
     "TransientStepError",
     "UnsupportedNode",
+    "approval_cursor",
     "build_graph",
+    "decide",
     "default_actions",
+    "expire_due",
+    "get_approval",
     "get_run",
     "idempotency_key",
+    "list_approvals",
     "list_events",
     "list_runs",
     "run_lock",

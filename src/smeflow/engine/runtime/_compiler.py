@@ -6,7 +6,10 @@ becomes a graph node named ``node_<id>`` (so no id collides with a state key) th
 run event. Routing: a ``condition`` node stores the edge it chose (``{"route": target}``) and the
 graph follows it; other nodes follow every outgoing edge whose condition holds (unconditional
 edges always); a node that failed for good goes to its ``on_error``. Supported kinds: trigger,
-action, condition, end; the others are refused at compile time (:class:`UnsupportedNode`).
+action, condition, approval, end; the others are refused at compile time (:class:`UnsupportedNode`).
+An ``approval`` node opens its approval (once) and interrupts the graph (LangGraph ``interrupt()``);
+resumed with the decision, its output is ``{"outcome": "approved"|"rejected", "comment",
+"decided_by"}``.
 """
 
 from __future__ import annotations
@@ -23,18 +26,22 @@ from typing import Annotated, Any, TypedDict, cast
 import httpx
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from smeflow.db import Database
 from smeflow.engine.definitions import (
     ActionNode,
+    ApprovalNode,
     ConditionNode,
     EndNode,
     Node,
     RetryPolicy,
     WorkflowDefinition,
+    duration_seconds,
 )
 from smeflow.engine.runtime._actions import JOURNALED_EFFECTS, ActionContext, ActionRegistry
+from smeflow.engine.runtime._approvals import open_approval
 from smeflow.engine.runtime._cel import evaluate, is_true, resolve
 from smeflow.engine.runtime._errors import StepFailed, UnsupportedNode
 from smeflow.engine.runtime._keys import idempotency_key
@@ -43,7 +50,7 @@ from smeflow.errors import FieldProblem, SMEFlowError
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_KINDS = ("trigger", "action", "condition", "end")
+SUPPORTED_KINDS = ("trigger", "action", "condition", "approval", "end")
 
 
 def _merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -135,6 +142,35 @@ def _condition(definition: WorkflowDefinition) -> Execute:
         return None, {"route": default}, {"nodes": {node.id: {"route": default}}}
 
     return run
+
+
+async def _approval(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
+    assert isinstance(node, ApprovalNode)
+    config = node.config
+    title = resolve(config.title, state, f"step {node.id!r}", "title")
+    details = {
+        label: evaluate(source, state, f"the detail {label!r} of {node.id!r}")
+        for label, source in config.details.items()
+    }
+    opened = await open_approval(
+        ctx.db,
+        ctx.tenant_id,
+        ctx.run_id,
+        node.id,
+        title=title if isinstance(title, str) else str(title),
+        details=details,
+        role=config.role,
+        timeout_seconds=None if config.timeout is None else duration_seconds(config.timeout),
+        default_outcome=config.default_outcome,
+    )
+    given = {"approval_id": str(opened.id)}
+    if opened.created:
+        await record_event(
+            ctx.db, ctx.tenant_id, ctx.run_id, node_id=node.id, kind=node.kind, status="waiting", input=given
+        )
+    answer = interrupt(given | {"node_id": node.id})  # the first time: the run stops here
+    output = {key: answer.get(key) for key in ("outcome", "comment", "decided_by")}
+    return given, output, {"nodes": {node.id: output}}
 
 
 async def _end(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
@@ -249,6 +285,7 @@ def build_graph(definition: WorkflowDefinition, actions: ActionRegistry) -> Stat
         "trigger": _trigger,
         "action": _action,
         "condition": _condition(definition),
+        "approval": _approval,
         "end": _end,
     }
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=StepContext)

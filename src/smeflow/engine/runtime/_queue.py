@@ -1,5 +1,33 @@
 """The job queue (procrastinate, in the ``engine`` schema): one job per run, locked per run, and a
-periodic sweeper that re-defers runs left ``queued`` (a defer lost after commit, a crash)."""
+periodic sweeper (every 5 s, on whichever worker picks it up) that makes sure no accepted run is
+lost.
+
+Each sweep does three things:
+
+1. **Jobs of dead workers are retried.** Every worker writes a heartbeat (procrastinate's
+   ``procrastinate_workers`` table) every ``heartbeat_seconds``; a worker whose heartbeat is older
+   than ``dead_after_seconds`` is dead (SIGKILL, lost machine, lost network). Its jobs still in
+   ``doing`` are *stalled*: the sweeper finds them with ``JobManager.get_stalled_jobs`` and puts
+   them back to ``todo`` with ``JobManager.retry_job`` (the run's lock stays on the job, so the
+   run still executes on one worker at a time). Workers also prune dead workers' rows when they
+   start, which leaves those jobs without a worker: stalled too.
+2. **Runs left ``running`` (or ``queued``) whose last job ended badly are queued again**: the last
+   ``smeflow.execute_run`` job of the run is ``failed``/``cancelled``/``aborted`` (an exception
+   outside the run's own error handling, a worker stopped mid-run) and the run is not finished.
+   After ``MAX_JOBS_PER_RUN`` jobs the sweeper gives up and fails the run with the internal-error
+   reason (a run that kills its executor every time must not loop forever).
+3. **Runs ``queued`` longer than ``sweep_after_seconds`` are deferred** (a defer lost after the
+   accepting transaction committed, a crash in between); a job already waiting is enough.
+
+Re-executing a run resumes from its last checkpoint and replays journaled side effects (see the
+package docstring for the exact guarantee).
+
+Thresholds (``Settings.worker_heartbeat_seconds`` / ``worker_dead_after_seconds``; the defaults
+are procrastinate's): a heartbeat every 10 s, dead after 30 s without one, so a dead worker's runs
+resume within ~35 s (30 s + one sweep). ``dead_after_seconds`` must stay well above the longest
+pause a *live* worker's event loop can take (a worker wrongly declared dead would have its job
+executed twice at once); the tests use 0.5 s / 3 s.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +37,9 @@ import uuid
 from typing import Any
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
+from smeflow.engine.runtime._approvals import expire_due
 from smeflow.engine.runtime._runtime import ENGINE_OPTIONS, Runtime, engine_conninfo
 
 logger = logging.getLogger(__name__)
@@ -18,6 +47,24 @@ logger = logging.getLogger(__name__)
 EXECUTE_RUN = "smeflow.execute_run"
 SWEEP = "smeflow.sweep_queued_runs"
 SWEEP_CRON = "* * * * * */5"  # every five seconds
+DEFAULT_HEARTBEAT_SECONDS = 10.0
+DEFAULT_DEAD_AFTER_SECONDS = 30.0
+#: jobs a run may use up (each ending in failure) before the sweeper fails the run
+MAX_JOBS_PER_RUN = 5
+
+# The last execute_run job of each run that ended without finishing the run's job normally.
+_ENDED_BADLY = """
+SELECT job.args,
+       (SELECT count(*) FROM procrastinate_jobs same WHERE same.lock = job.lock) AS jobs
+  FROM procrastinate_jobs job
+ WHERE job.task_name = %(task_name)s
+   AND job.status IN ('failed', 'cancelled', 'aborted')
+   AND NOT EXISTS (
+        SELECT 1 FROM procrastinate_jobs newer WHERE newer.lock = job.lock AND newer.id > job.id
+   )
+ ORDER BY job.id
+ LIMIT 1000
+"""
 
 
 def run_lock(run_id: uuid.UUID) -> str:
@@ -30,9 +77,21 @@ class RunQueue:
 
     Use as ``async with RunQueue(runtime) as queue``; :meth:`run_worker` executes jobs."""
 
-    def __init__(self, runtime: Runtime, *, sweep_after_seconds: float = 5.0, pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        sweep_after_seconds: float = 5.0,
+        heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+        dead_after_seconds: float = DEFAULT_DEAD_AFTER_SECONDS,
+        pool_size: int = 4,
+    ) -> None:
+        if dead_after_seconds <= heartbeat_seconds:
+            raise ValueError("dead_after_seconds must be longer than heartbeat_seconds")
         self.runtime = runtime
         self.sweep_after_seconds = sweep_after_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.dead_after_seconds = dead_after_seconds
         connector = procrastinate.PsycopgConnector(
             conninfo=engine_conninfo(runtime.db),
             kwargs={"options": ENGINE_OPTIONS},
@@ -89,14 +148,57 @@ class RunQueue:
             await asyncio.gather(*list(self._pending))
 
     async def sweep(self) -> int:
-        """Re-defer every run queued for longer than ``sweep_after_seconds``; how many."""
+        """Recover stalled jobs, re-queue runs whose last job ended badly, re-defer runs queued
+        for longer than ``sweep_after_seconds``; how many jobs and runs it acted on."""
+        acted = await self.retry_stalled_jobs()
+        acted += await self.requeue_abandoned_runs()
+        for tenant_id, run_id in await expire_due(self.runtime.db):  # approvals past their due time
+            await self.defer_run(tenant_id, run_id)
+            acted += 1
         candidates = await self.runtime.requeue_candidates(self.sweep_after_seconds)
         for tenant_id, run_id in candidates:
             await self.defer_run(tenant_id, run_id)
-        return len(candidates)
+        return acted + len(candidates)
+
+    async def retry_stalled_jobs(self) -> int:
+        """Put the ``doing`` jobs of dead workers (no heartbeat for ``dead_after_seconds``) back
+        to ``todo``; how many."""
+        manager = self.app.job_manager
+        retried = 0
+        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=self.dead_after_seconds):
+            try:
+                await manager.retry_job(job)
+            except ConnectorException:  # another sweeper was first
+                logger.debug("stalled job %s was already retried", job.id)
+                continue
+            logger.warning("retrying job %s (%s) of a dead worker", job.id, job.task_name)
+            retried += 1
+        return retried
+
+    async def requeue_abandoned_runs(self) -> int:
+        """Queue again every unfinished run whose last job failed, was cancelled or aborted (after
+        ``MAX_JOBS_PER_RUN`` jobs, fail the run instead); how many runs were queued or failed."""
+        rows = await self.app.connector.execute_query_all_async(_ENDED_BADLY, task_name=EXECUTE_RUN)
+        acted = 0
+        for row in rows:
+            args: dict[str, Any] = row["args"]
+            tenant_id, run_id = uuid.UUID(args["tenant_id"]), uuid.UUID(args["run_id"])
+            if not await self.runtime.is_unfinished(tenant_id, run_id):
+                continue
+            if row["jobs"] >= MAX_JOBS_PER_RUN:
+                logger.error("run %s failed %d jobs in a row; giving up on it", run_id, row["jobs"])
+                await self.runtime.abandon(tenant_id, run_id)
+            else:
+                logger.warning("run %s was left unfinished by its job; queueing it again", run_id)
+                await self.defer_run(tenant_id, run_id)
+            acted += 1
+        return acted
 
     async def run_worker(self, *, wait: bool = True, concurrency: int = 10, **options: Any) -> None:
-        """Execute jobs until stopped (``wait=False``: until the queue is empty)."""
+        """Execute jobs until stopped (``wait=False``: until the queue is empty); the worker sends
+        a heartbeat every ``heartbeat_seconds``."""
+        options.setdefault("update_heartbeat_interval", self.heartbeat_seconds)
+        options.setdefault("stalled_worker_timeout", self.dead_after_seconds)
         await self.app.run_worker_async(
             wait=wait, concurrency=concurrency, install_signal_handlers=False, **options
         )

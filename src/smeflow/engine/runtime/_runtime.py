@@ -3,8 +3,9 @@ with Postgres checkpoints, record the outcome, prune the checkpoints.
 
 Key contracts: a run executes under a per-run queue lock, so one worker at a time; executing a run
 again (a retried job, a crashed worker) resumes from its last checkpoint, and a write or money
-step already journaled is not repeated. Checkpoints live in the ``engine`` schema, on autocommit
-connections; once a run ends only its last checkpoint is kept.
+step already journaled is not repeated (the exact guarantee is in the package docstring).
+Checkpoints live in the ``engine`` schema, on autocommit connections; once a run ends only its
+last checkpoint is kept.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from smeflow.engine.definitions import parse_definition
 from smeflow.engine.models import WorkflowVersion
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._actions import ActionRegistry, default_actions
+from smeflow.engine.runtime._approvals import mark_waiting, resume_command
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
 from smeflow.engine.runtime._keys import thread_id
@@ -191,10 +193,18 @@ class Runtime:
             if snapshot.created_at is None:
                 start: RunState | None = {"input": run.input, "vars": {}, "nodes": {}, "failed": {}}
                 final = await graph.ainvoke(start, config, context=context)
-            elif snapshot.next:
-                final = await graph.ainvoke(None, config, context=context)  # resume after a crash
+            elif snapshot.next or "end" not in snapshot.values:
+                # Resume after a crash, or with a person's decision. ``next`` alone is not enough:
+                # checkpoints are written in the background, so a worker may die after a step's
+                # writes were saved but before the next checkpoint; ``next`` is then empty though
+                # the run has not reached its end.
+                resume = await resume_command(self.db, tenant_id, snapshot)
+                final = await graph.ainvoke(resume, config, context=context)
             else:
                 final = snapshot.values
+            if final.get("__interrupt__"):  # waits for a person (an approval step)
+                await mark_waiting(self.db, tenant_id, run_id)
+                return "waiting"
             end = final.get("end")
             if end is None:
                 error = "The run stopped without reaching an end step"
@@ -210,6 +220,18 @@ class Runtime:
         await self._finish(tenant_id, run_id, status, output, error)
         await self.saver.aprune([thread_id(tenant_id, run_id)], strategy="keep_latest")
         return status
+
+    async def is_unfinished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> bool:
+        """Whether the run exists and is ``queued`` or ``running`` (one a job must still execute)."""
+        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+            status = (
+                await session.execute(select(Run.status).where(Run.tenant_id == tenant_id, Run.id == run_id))
+            ).scalar_one_or_none()
+        return status in ("queued", "running")
+
+    async def abandon(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        """Fail a run whose jobs keep ending without finishing it (the sweeper gives up)."""
+        await self._finish(tenant_id, run_id, "failed", None, _INTERNAL)
 
     async def requeue_candidates(self, older_than_seconds: float) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """``(tenant, run)`` of every run queued longer than ``older_than_seconds`` (all tenants)."""
