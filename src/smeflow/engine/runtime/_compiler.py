@@ -19,7 +19,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict, cast
 
@@ -76,6 +76,7 @@ class StepContext:
     run_id: uuid.UUID
     actions: ActionRegistry
     http: httpx.AsyncClient
+    event_seq: Iterator[int]  # numbers this execution's step events (see _records.record_event)
 
 
 Update = dict[str, Any]
@@ -166,7 +167,14 @@ async def _approval(node: Node, state: RunState, ctx: StepContext) -> tuple[Any,
     given = {"approval_id": str(opened.id)}
     if opened.created:
         await record_event(
-            ctx.db, ctx.tenant_id, ctx.run_id, node_id=node.id, kind=node.kind, status="waiting", input=given
+            ctx.db,
+            ctx.tenant_id,
+            ctx.run_id,
+            seq=next(ctx.event_seq),
+            node_id=node.id,
+            kind=node.kind,
+            status="waiting",
+            input=given,
         )
     answer = interrupt(given | {"node_id": node.id})  # the first time: the run stops here
     output = {key: answer.get(key) for key in ("outcome", "comment", "decided_by")}
@@ -206,6 +214,7 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
                     ctx.db,
                     ctx.tenant_id,
                     ctx.run_id,
+                    seq=next(ctx.event_seq),
                     node_id=node.id,
                     kind=node.kind,
                     status="failed",
@@ -221,6 +230,7 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
                 ctx.db,
                 ctx.tenant_id,
                 ctx.run_id,
+                seq=next(ctx.event_seq),
                 node_id=node.id,
                 kind=node.kind,
                 status="succeeded",

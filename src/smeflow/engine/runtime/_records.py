@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from smeflow.core import utcnow
 from smeflow.db import Database, DbScope
-from smeflow.engine.run_models import Run, RunEvent, StepJournal
+from smeflow.engine.run_models import RunEvent, StepJournal
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +49,23 @@ async def write_journal(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID, k
         )
 
 
+async def last_event_seq(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> int:
+    """The number of the run's newest step event (0 if none): where an execution continues."""
+    async with db.transaction(DbScope.tenant(tenant_id)) as session:
+        last = await session.execute(
+            select(func.coalesce(func.max(RunEvent.seq), 0)).where(
+                RunEvent.tenant_id == tenant_id, RunEvent.run_id == run_id
+            )
+        )
+        return int(last.scalar_one())
+
+
 async def record_event(
     db: Database,
     tenant_id: uuid.UUID,
     run_id: uuid.UUID,
     *,
+    seq: int,
     node_id: str,
     kind: str,
     status: str,
@@ -62,23 +74,16 @@ async def record_event(
     error: str | None = None,
     duration_ms: int = 0,
 ) -> None:
-    """Append one step event to the run's history (numbered under the run's row lock)."""
+    """Append step event ``seq`` to the run's history: one INSERT, committed on return.
+
+    ``seq`` comes from the executing worker's counter (one worker executes a run at a time; it
+    starts from :func:`last_event_seq`), so no lock or read is needed per step."""
     async with db.transaction(DbScope.tenant(tenant_id)) as session:
         await session.execute(
-            select(Run.id).where(Run.tenant_id == tenant_id, Run.id == run_id).with_for_update()
-        )
-        last = (
-            await session.execute(
-                select(func.coalesce(func.max(RunEvent.seq), 0)).where(
-                    RunEvent.tenant_id == tenant_id, RunEvent.run_id == run_id
-                )
-            )
-        ).scalar_one()
-        session.add(
-            RunEvent(
+            insert(RunEvent).values(
                 tenant_id=tenant_id,
                 run_id=run_id,
-                seq=last + 1,
+                seq=seq,
                 node_id=node_id,
                 kind=kind,
                 status=status,

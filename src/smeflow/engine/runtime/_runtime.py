@@ -10,6 +10,7 @@ last checkpoint is kept.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from collections import OrderedDict
@@ -36,6 +37,7 @@ from smeflow.engine.runtime._approvals import mark_waiting, resume_command
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
 from smeflow.engine.runtime._keys import thread_id
+from smeflow.engine.runtime._records import last_event_seq
 from smeflow.errors import SMEFlowError
 
 logger = logging.getLogger(__name__)
@@ -186,7 +188,8 @@ class Runtime:
             await self._finish(tenant_id, run_id, "failed", None, exc.message)
             return "failed"
         config: Any = {"configurable": {"thread_id": thread_id(tenant_id, run_id)}}
-        context = StepContext(self.db, tenant_id, run_id, self.actions, self.http)
+        first_seq = await last_event_seq(self.db, tenant_id, run_id) + 1
+        context = StepContext(self.db, tenant_id, run_id, self.actions, self.http, itertools.count(first_seq))
         status, output, error = "failed", None, None
         try:
             snapshot = await graph.aget_state(config)
