@@ -85,6 +85,7 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
         "casbin.role",
         "alembic.runtime.migration",
         "httpx",
+        "procrastinate",
     ):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
