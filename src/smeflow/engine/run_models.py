@@ -37,6 +37,7 @@ class Run(Base):
             "status IN ('queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')", name="status"
         ),
         Index("ix_runs_queued", "created_at", postgresql_where=text("status = 'queued'")),
+        Index("ix_runs_waiting", "created_at", postgresql_where=text("status = 'waiting'")),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)

@@ -21,8 +21,12 @@ Key contracts:
   (``http.request`` sends it as ``Idempotency-Key``): at-least-once, deduplicated by a provider
   that honours the key, at most one extra call per such crash for one that does not. Read actions
   carry no such promise: they may run again on re-execution.
-* Supported node kinds: trigger, action, condition, approval, end. A definition with any other
-  kind is refused when compiled (:class:`UnsupportedNode`, every such step named).
+* Supported node kinds: trigger, action, condition, approval, wait (``duration``/``until``; an
+  ``event`` wait is refused), end. A definition with any other kind is refused when compiled
+  (:class:`UnsupportedNode`, every such step named).
+* A wait step computes its due time once, interrupts (``waiting``) and is woken by a job scheduled
+  at that time; an early job leaves it waiting; the sweeper queues a waiting run with no job (see
+  :mod:`smeflow.engine.runtime._waits`).
 * An approval step opens one approval per run and node and interrupts the run (``waiting``); a
   decision (:func:`decide`) or its due time passing (:func:`expire_due`, from the sweeper)
   queues the run again, and it resumes with the decision as the step's output.

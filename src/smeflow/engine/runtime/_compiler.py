@@ -6,10 +6,11 @@ becomes a graph node named ``node_<id>`` (so no id collides with a state key) th
 run event. Routing: a ``condition`` node stores the edge it chose (``{"route": target}``) and the
 graph follows it; other nodes follow every outgoing edge whose condition holds (unconditional
 edges always); a node that failed for good goes to its ``on_error``. Supported kinds: trigger,
-action, condition, approval, end; the others are refused at compile time (:class:`UnsupportedNode`).
+action, condition, approval, wait (not ``event`` waits), end; the others are refused at compile
+time (:class:`UnsupportedNode`).
 An ``approval`` node opens its approval (once) and interrupts the graph (LangGraph ``interrupt()``);
 resumed with the decision, its output is ``{"outcome": "approved"|"rejected", "comment",
-"decided_by"}``.
+"decided_by"}``. A ``wait`` node interrupts until its due time (see :mod:`._waits`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Annotated, Any, TypedDict, cast
 
 import httpx
@@ -29,6 +31,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
+from smeflow.core import utcnow
 from smeflow.db import Database
 from smeflow.engine.definitions import (
     ActionNode,
@@ -37,6 +40,7 @@ from smeflow.engine.definitions import (
     EndNode,
     Node,
     RetryPolicy,
+    WaitNode,
     WorkflowDefinition,
     duration_seconds,
 )
@@ -46,11 +50,12 @@ from smeflow.engine.runtime._cel import evaluate, is_true, resolve
 from smeflow.engine.runtime._errors import StepFailed, UnsupportedNode
 from smeflow.engine.runtime._keys import idempotency_key
 from smeflow.engine.runtime._records import read_journal, record_event, write_journal
+from smeflow.engine.runtime._waits import parse_due
 from smeflow.errors import FieldProblem, SMEFlowError
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_KINDS = ("trigger", "action", "condition", "approval", "end")
+SUPPORTED_KINDS = ("trigger", "action", "condition", "approval", "wait", "end")
 
 
 def _merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -77,6 +82,7 @@ class StepContext:
     actions: ActionRegistry
     http: httpx.AsyncClient
     event_seq: Iterator[int]  # numbers this execution's step events (see _records.record_event)
+    resumed: frozenset[str] = frozenset()  # nodes whose interrupt this execution answers
 
 
 Update = dict[str, Any]
@@ -181,6 +187,38 @@ async def _approval(node: Node, state: RunState, ctx: StepContext) -> tuple[Any,
     return given, output, {"nodes": {node.id: output}}
 
 
+async def _wait(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
+    assert isinstance(node, WaitNode)
+    config = node.config
+    now = utcnow()
+    if config.duration is not None:
+        due = now + timedelta(seconds=duration_seconds(config.duration))
+    elif config.until is not None:
+        value = evaluate(config.until, state, f"the time of {node.id!r}")
+        due = parse_due(value, node.id, config.until)
+    else:  # refused when compiled
+        raise StepFailed(f"Step {node.id!r}: waiting for an event is not supported yet")
+    given = {"due": due.astimezone(UTC).isoformat()}
+    if due <= now:
+        output = given | {"woke_at": now.isoformat()}
+        return given, output, {"nodes": {node.id: output}}
+    if node.id not in ctx.resumed:
+        await record_event(
+            ctx.db,
+            ctx.tenant_id,
+            ctx.run_id,
+            seq=next(ctx.event_seq),
+            node_id=node.id,
+            kind=node.kind,
+            status="waiting",
+            input=given,
+        )
+    # The first time the run stops here; the due time kept is this interrupt's (see _waits).
+    answer = interrupt({"node_id": node.id, "wake_at": given["due"]})
+    output = {"due": answer.get("due"), "woke_at": answer.get("woke_at")}
+    return {"due": answer.get("due")}, output, {"nodes": {node.id: output}}
+
+
 async def _end(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
     assert isinstance(node, EndNode)
     output = {
@@ -275,6 +313,14 @@ def _refuse(definition: WorkflowDefinition, actions: ActionRegistry) -> None:
                     "not_supported",
                 )
             )
+        elif isinstance(node, WaitNode) and node.config.event is not None:
+            problems.append(
+                FieldProblem(
+                    f"definition.nodes[{index}].config.event",
+                    f"waiting for an event is not supported by the runtime yet (step {node.id!r})",
+                    "not_supported",
+                )
+            )
         elif isinstance(node, ActionNode) and actions.get(node.config.action) is None:
             problems.append(
                 FieldProblem(
@@ -296,6 +342,7 @@ def build_graph(definition: WorkflowDefinition, actions: ActionRegistry) -> Stat
         "action": _action,
         "condition": _condition(definition),
         "approval": _approval,
+        "wait": _wait,
         "end": _end,
     }
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=StepContext)

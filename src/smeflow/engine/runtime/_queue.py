@@ -2,7 +2,7 @@
 periodic sweeper (every 5 s, on whichever worker picks it up) that makes sure no accepted run is
 lost.
 
-Each sweep does three things:
+Each sweep does four things:
 
 1. **Jobs of dead workers are retried.** Every worker writes a heartbeat (procrastinate's
    ``procrastinate_workers`` table) every ``heartbeat_seconds``; a worker whose heartbeat is older
@@ -16,7 +16,9 @@ Each sweep does three things:
    outside the run's own error handling, a worker stopped mid-run) and the run is not finished.
    After ``MAX_JOBS_PER_RUN`` jobs the sweeper gives up and fails the run with the internal-error
    reason (a run that kills its executor every time must not loop forever).
-3. **Runs ``queued`` longer than ``sweep_after_seconds`` are deferred** (a defer lost after the
+3. **Runs ``waiting`` at a wait step with no job are queued** (a wake-up lost before it was
+   deferred): executing one resumes it if it is due, or schedules its wake-up again.
+4. **Runs ``queued`` longer than ``sweep_after_seconds`` are deferred** (a defer lost after the
    accepting transaction committed, a crash in between); a job already waiting is enough.
 
 Re-executing a run resumes from its last checkpoint and replays journaled side effects (see the
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 import procrastinate
@@ -41,6 +44,7 @@ from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
 from smeflow.engine.runtime._approvals import expire_due
 from smeflow.engine.runtime._runtime import ENGINE_OPTIONS, Runtime, engine_conninfo
+from smeflow.engine.runtime._waits import WAKE_PRIORITY, wake_lock
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,13 @@ SELECT job.args,
    )
  ORDER BY job.id
  LIMIT 1000
+"""
+
+
+# Which of the given run locks have a job still to do (or doing).
+_LOCKS_WITH_JOBS = """
+SELECT DISTINCT lock FROM procrastinate_jobs
+ WHERE lock = ANY(%(locks)s) AND status IN ('todo', 'doing')
 """
 
 
@@ -103,7 +114,10 @@ class RunQueue:
 
         @self.app.task(name=EXECUTE_RUN)
         async def execute_run(tenant_id: str, run_id: str) -> None:
-            await runtime.execute_run(uuid.UUID(tenant_id), uuid.UUID(run_id))
+            tenant, run = uuid.UUID(tenant_id), uuid.UUID(run_id)
+            executed = await runtime.execute(tenant, run)
+            if executed.wake_at is not None:  # waits at a wait step: wake it when it is due
+                await self.defer_wake(tenant, run, executed.wake_at)
 
         @self.app.periodic(cron=SWEEP_CRON, periodic_id="sweep")
         @self.app.task(name=SWEEP, queueing_lock=SWEEP)
@@ -130,6 +144,19 @@ class RunQueue:
         except AlreadyEnqueued:
             logger.debug("run %s already has a job waiting", run_id)
 
+    async def defer_wake(self, tenant_id: uuid.UUID, run_id: uuid.UUID, due: datetime) -> None:
+        """Schedule the job that wakes a run waiting at a wait step (one at a time; it is below
+        the run's other jobs in priority, so a scheduled wake-up never holds them back)."""
+        try:
+            await self._execute_task.configure(
+                lock=run_lock(run_id),
+                queueing_lock=wake_lock(run_id),
+                priority=WAKE_PRIORITY,
+                schedule_at=due,
+            ).defer_async(tenant_id=str(tenant_id), run_id=str(run_id))
+        except AlreadyEnqueued:
+            logger.debug("run %s already has a wake-up waiting", run_id)
+
     def defer_soon(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
         """Defer in the background (after a commit); a failure is logged and left to the sweeper."""
         task = asyncio.get_running_loop().create_task(self._defer_logged(tenant_id, run_id))
@@ -155,10 +182,27 @@ class RunQueue:
         for tenant_id, run_id in await expire_due(self.runtime.db):  # approvals past their due time
             await self.defer_run(tenant_id, run_id)
             acted += 1
+        acted += await self.wake_stranded_runs()
         candidates = await self.runtime.requeue_candidates(self.sweep_after_seconds)
         for tenant_id, run_id in candidates:
             await self.defer_run(tenant_id, run_id)
         return acted + len(candidates)
+
+    async def wake_stranded_runs(self) -> int:
+        """Queue every run waiting at a wait step that has no job (its wake-up was lost); its
+        execution resumes it if it is due, or schedules its wake-up again. How many."""
+        waiting = await self.runtime.waiting_without_approval()
+        if not waiting:
+            return 0
+        rows = await self.app.connector.execute_query_all_async(
+            _LOCKS_WITH_JOBS, locks=[run_lock(run_id) for _, run_id in waiting]
+        )
+        busy = {row["lock"] for row in rows}
+        stranded = [(tenant, run) for tenant, run in waiting if run_lock(run) not in busy]
+        for tenant_id, run_id in stranded:
+            logger.warning("run %s waits with no wake-up job; queueing it", run_id)
+            await self.defer_run(tenant_id, run_id)
+        return len(stranded)
 
     async def retry_stalled_jobs(self) -> int:
         """Put the ``doing`` jobs of dead workers (no heartbeat for ``dead_after_seconds``) back

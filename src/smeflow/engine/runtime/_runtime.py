@@ -14,12 +14,14 @@ import itertools
 import logging
 import uuid
 from collections import OrderedDict
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import httpx
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.types import Command
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -29,6 +31,7 @@ from smeflow.audit import Actor, record
 from smeflow.core import utcnow
 from smeflow.core.context import run_id_var, tenant_id_var
 from smeflow.db import Database, DbScope, to_libpq
+from smeflow.engine.approval_models import Approval
 from smeflow.engine.definitions import parse_definition
 from smeflow.engine.models import WorkflowVersion
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
@@ -38,6 +41,7 @@ from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
 from smeflow.engine.runtime._keys import thread_id
 from smeflow.engine.runtime._records import last_event_seq
+from smeflow.engine.runtime._waits import next_wake, wake_answers
 from smeflow.errors import SMEFlowError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,15 @@ GRAPH_CACHE_SIZE = 512
 _INTERNAL = "The run stopped because of an internal error; the operator has been told"
 
 GraphKey = tuple[uuid.UUID, uuid.UUID, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """How an execution of a run ended: its status (``None``: nothing was done) and, for a run
+    waiting at a ``wait`` step, when to wake it."""
+
+    status: str | None
+    wake_at: datetime | None = None
 
 
 def engine_conninfo(db: Database) -> str:
@@ -170,6 +183,11 @@ class Runtime:
 
     async def execute_run(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
         """Execute (or resume) a run to its end; returns its final status (``None``: nothing done)."""
+        return (await self.execute(tenant_id, run_id)).status
+
+    async def execute(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Executed:
+        """Execute (or resume) a run to its end or its next pause; for a run left waiting at a
+        ``wait`` step, also when it is due to wake (the queue schedules its wake-up job)."""
         tenant_token, run_token = tenant_id_var.set(str(tenant_id)), run_id_var.set(str(run_id))
         try:
             return await self._execute(tenant_id, run_id)
@@ -177,37 +195,56 @@ class Runtime:
             run_id_var.reset(run_token)
             tenant_id_var.reset(tenant_token)
 
-    async def _execute(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
+    async def _execute(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Executed:
         claimed = await self._claim(tenant_id, run_id)
         if claimed is None:
-            return None
+            return Executed(None)
         run, definition = claimed
         try:
             graph = self._graph((tenant_id, run.workflow_id, run.version), definition)
         except UnsupportedNode as exc:
             await self._finish(tenant_id, run_id, "failed", None, exc.message)
-            return "failed"
+            return Executed("failed")
         config: Any = {"configurable": {"thread_id": thread_id(tenant_id, run_id)}}
         first_seq = await last_event_seq(self.db, tenant_id, run_id) + 1
-        context = StepContext(self.db, tenant_id, run_id, self.actions, self.http, itertools.count(first_seq))
         status, output, error = "failed", None, None
         try:
             snapshot = await graph.aget_state(config)
+            resumed: frozenset[str] = frozenset()
+            invoke: Any = None
             if snapshot.created_at is None:
-                start: RunState | None = {"input": run.input, "vars": {}, "nodes": {}, "failed": {}}
-                final = await graph.ainvoke(start, config, context=context)
+                start: RunState = {"input": run.input, "vars": {}, "nodes": {}, "failed": {}}
+                invoke = start
             elif snapshot.next or "end" not in snapshot.values:
-                # Resume after a crash, or with a person's decision. ``next`` alone is not enough:
-                # checkpoints are written in the background, so a worker may die after a step's
-                # writes were saved but before the next checkpoint; ``next`` is then empty though
-                # the run has not reached its end.
-                resume = await resume_command(self.db, tenant_id, snapshot)
-                final = await graph.ainvoke(resume, config, context=context)
+                # Resume after a crash, or with a person's decision, or past a wait that is due.
+                # ``next`` alone is not enough: checkpoints are written in the background, so a
+                # worker may die after a step's writes were saved but before the next checkpoint;
+                # ``next`` is then empty though the run has not reached its end.
+                decided = await resume_command(self.db, tenant_id, snapshot)
+                answers: dict[str, Any] = dict(cast(Any, decided.resume)) if decided is not None else {}
+                answers |= wake_answers(snapshot, utcnow())
+                if snapshot.interrupts and not answers and all(t.interrupts for t in snapshot.tasks):
+                    # Nothing it waits for has come (an early job): it stays as it was, so a
+                    # wait keeps the due time it computed first.
+                    await mark_waiting(self.db, tenant_id, run_id)
+                    return Executed("waiting", next_wake(snapshot.interrupts))
+                values = {pending.id: pending.value for pending in snapshot.interrupts}
+                resumed = frozenset(
+                    str(value["node_id"])
+                    for key in answers
+                    if isinstance(value := values.get(key), dict) and "node_id" in value
+                )
+                invoke = Command(resume=answers) if answers else None
             else:
-                final = snapshot.values
-            if final.get("__interrupt__"):  # waits for a person (an approval step)
+                final: Any = snapshot.values
+            if snapshot.created_at is None or snapshot.next or "end" not in snapshot.values:
+                context = StepContext(
+                    self.db, tenant_id, run_id, self.actions, self.http, itertools.count(first_seq), resumed
+                )
+                final = await graph.ainvoke(invoke, config, context=context)
+            if final.get("__interrupt__"):  # waits for a person (an approval step) or a time
                 await mark_waiting(self.db, tenant_id, run_id)
-                return "waiting"
+                return Executed("waiting", next_wake(final["__interrupt__"]))
             end = final.get("end")
             if end is None:
                 error = "The run stopped without reaching an end step"
@@ -222,7 +259,7 @@ class Runtime:
             error = _INTERNAL
         await self._finish(tenant_id, run_id, status, output, error)
         await self.saver.aprune([thread_id(tenant_id, run_id)], strategy="keep_latest")
-        return status
+        return Executed(status)
 
     async def is_unfinished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> bool:
         """Whether the run exists and is ``queued`` or ``running`` (one a job must still execute)."""
@@ -244,6 +281,27 @@ class Runtime:
                 .where(
                     Run.status == "queued", Run.created_at < utcnow() - timedelta(seconds=older_than_seconds)
                 )
+                .order_by(Run.created_at)
+                .limit(1000)
+            )
+            return [(row[0], row[1]) for row in rows]
+
+    async def waiting_without_approval(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """``(tenant, run)`` of every ``waiting`` run with no pending approval (all tenants): runs
+        at a ``wait`` step, each of which needs a wake-up job."""
+        pending = (
+            select(Approval.run_id)
+            .where(
+                Approval.tenant_id == Run.tenant_id,
+                Approval.run_id == Run.id,
+                Approval.status == "pending",
+            )
+            .exists()
+        )
+        async with self.db.transaction(DbScope.platform()) as session:
+            rows = await session.execute(
+                select(Run.tenant_id, Run.id)
+                .where(Run.status == "waiting", ~pending)
                 .order_by(Run.created_at)
                 .limit(1000)
             )
