@@ -1,7 +1,8 @@
 """Compiling a :class:`WorkflowDefinition` into a LangGraph ``StateGraph``.
 
 The state is JSON: ``{"input": …, "vars": …, "nodes": {node_id: output}, "failed": {node_id:
-reason}, "end": {...}}``; ``vars``, ``nodes`` and ``failed`` merge key by key. Each definition node
+reason (None once it succeeds again)}, "end": {...}}``; ``vars``, ``nodes`` and ``failed`` merge
+key by key. Each definition node
 becomes a graph node named ``node_<id>`` (so no id collides with a state key) that records one
 run event. Routing: a ``condition`` node stores the edge it chose (``{"route": target}``) and the
 graph follows it; other nodes follow every outgoing edge whose condition holds (unconditional
@@ -47,7 +48,7 @@ from smeflow.engine.definitions import (
 from smeflow.engine.runtime._actions import JOURNALED_EFFECTS, ActionContext, ActionRegistry
 from smeflow.engine.runtime._approvals import open_approval
 from smeflow.engine.runtime._cel import evaluate, is_true, resolve
-from smeflow.engine.runtime._errors import StepFailed, UnsupportedNode
+from smeflow.engine.runtime._errors import StepFailed, TransientStepError, UnsupportedNode
 from smeflow.engine.runtime._keys import idempotency_key
 from smeflow.engine.runtime._records import read_journal, record_event, write_journal
 from smeflow.engine.runtime._waits import parse_due
@@ -68,7 +69,7 @@ class RunState(TypedDict, total=False):
     input: dict[str, Any]
     vars: Annotated[dict[str, Any], _merge]
     nodes: Annotated[dict[str, Any], _merge]
-    failed: Annotated[dict[str, str], _merge]
+    failed: Annotated[dict[str, str | None], _merge]  # None: the node's last try succeeded
     end: dict[str, Any]
 
 
@@ -124,7 +125,13 @@ async def _action(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, A
         result = done.result
     else:
         call = ActionContext(ctx.tenant_id, ctx.run_id, node.id, key, ctx.http)
-        result = await action.run(call, data)
+        try:
+            result = await action.run(call, data)
+        except StepFailed as exc:  # name the step: "POST … answered 503" alone does not say where
+            if exc.message.startswith(f"Step {node.id!r}"):
+                raise
+            named = TransientStepError if exc.retryable else StepFailed
+            raise named(f"Step {node.id!r}: {exc.message}") from None
         if journaled:
             await write_journal(ctx.db, ctx.tenant_id, ctx.run_id, key, result)
     update: Update = {"nodes": {node.id: result}}
@@ -248,6 +255,7 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
                     await asyncio.sleep(_delay(policy, attempt))
                     continue
                 elapsed = int((time.perf_counter() - started) * 1000)
+                message = exc.message if attempt == 1 else f"{exc.message} (tried {attempt} times)"
                 await record_event(
                     ctx.db,
                     ctx.tenant_id,
@@ -257,12 +265,12 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
                     kind=node.kind,
                     status="failed",
                     input=given,
-                    error=exc.message,
+                    error=message,
                     duration_ms=elapsed,
                 )
                 if node.on_error is not None:
-                    return {"failed": {node.id: exc.message}}
-                raise StepFailed(exc.message) from None
+                    return {"failed": {node.id: message}}
+                raise StepFailed(message) from None
             elapsed = int((time.perf_counter() - started) * 1000)
             await record_event(
                 ctx.db,
@@ -276,6 +284,9 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
                 output=output,
                 duration_ms=elapsed,
             )
+            if node.on_error is not None and (state.get("failed") or {}).get(node.id):
+                # It failed on an earlier pass of a loop: this pass must not route to on_error.
+                update = {**update, "failed": {node.id: None}}
             return update
 
     return step
@@ -285,7 +296,7 @@ def _router(definition: WorkflowDefinition, node: Node) -> Callable[[RunState], 
     edges = definition.outgoing(node.id)
 
     def route(state: RunState) -> list[str]:
-        if node.id in (state.get("failed") or {}) and node.on_error is not None:
+        if (state.get("failed") or {}).get(node.id) and node.on_error is not None:
             return [graph_node_name(node.on_error)]
         if isinstance(node, ConditionNode):
             return [graph_node_name(state["nodes"][node.id]["route"])]
