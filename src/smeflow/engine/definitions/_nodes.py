@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 from pydantic import Field, JsonValue, model_validator
 
@@ -27,25 +27,6 @@ from smeflow.engine.definitions._common import (
 from smeflow.engine.definitions._durations import Duration
 from smeflow.engine.definitions._expressions import VALUE_FIELD, Expression
 
-FORM_FIELD_TYPES = (
-    "short_text",
-    "long_text",
-    "email",
-    "phone",
-    "number",
-    "money",
-    "date",
-    "time",
-    "datetime",
-    "single_choice",
-    "multiple_choice",
-    "consent",
-    "rating",
-    "file",
-    "address",
-    "national_id",
-    "url",
-)
 FormFieldType = Literal[
     "short_text",
     "long_text",
@@ -65,6 +46,7 @@ FormFieldType = Literal[
     "national_id",
     "url",
 ]
+FORM_FIELD_TYPES: tuple[str, ...] = get_args(FormFieldType)
 _CHOICE_TYPES = ("single_choice", "multiple_choice")
 _RANGE_TYPES = ("number", "money", "rating")
 Channel = Literal["whatsapp", "sms", "ussd", "web", "voice", "email"]

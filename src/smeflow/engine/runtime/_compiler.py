@@ -244,6 +244,22 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
         policy = node.retry
         attempts = policy.max_attempts if policy else 1
         started = time.perf_counter()
+
+        async def record(status: str, given: Any, *, output: Any = None, error: str | None = None) -> None:
+            await record_event(
+                ctx.db,
+                ctx.tenant_id,
+                ctx.run_id,
+                seq=next(ctx.event_seq),
+                node_id=node.id,
+                kind=node.kind,
+                status=status,
+                input=given,
+                output=output,
+                error=error,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+            )
+
         attempt = 0
         while True:
             attempt += 1
@@ -254,36 +270,12 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
                 if exc.retryable and attempt < attempts and policy is not None:
                     await asyncio.sleep(_delay(policy, attempt))
                     continue
-                elapsed = int((time.perf_counter() - started) * 1000)
                 message = exc.message if attempt == 1 else f"{exc.message} (tried {attempt} times)"
-                await record_event(
-                    ctx.db,
-                    ctx.tenant_id,
-                    ctx.run_id,
-                    seq=next(ctx.event_seq),
-                    node_id=node.id,
-                    kind=node.kind,
-                    status="failed",
-                    input=given,
-                    error=message,
-                    duration_ms=elapsed,
-                )
+                await record("failed", given, error=message)
                 if node.on_error is not None:
                     return {"failed": {node.id: message}}
                 raise StepFailed(message) from None
-            elapsed = int((time.perf_counter() - started) * 1000)
-            await record_event(
-                ctx.db,
-                ctx.tenant_id,
-                ctx.run_id,
-                seq=next(ctx.event_seq),
-                node_id=node.id,
-                kind=node.kind,
-                status="succeeded",
-                input=given,
-                output=output,
-                duration_ms=elapsed,
-            )
+            await record("succeeded", given, output=output)
             if node.on_error is not None and (state.get("failed") or {}).get(node.id):
                 # It failed on an earlier pass of a loop: this pass must not route to on_error.
                 update = {**update, "failed": {node.id: None}}
