@@ -85,6 +85,31 @@ class StepContext:
     event_seq: Iterator[int]  # numbers this execution's step events (see _records.record_event)
     resumed: frozenset[str] = frozenset()  # nodes whose interrupt this execution answers
 
+    async def record(
+        self,
+        node: Node,
+        status: str,
+        *,
+        input: Any = None,
+        output: Any = None,
+        error: str | None = None,
+        duration_ms: int = 0,
+    ) -> None:
+        """Record one step event of ``node`` (the only way node code writes to the timeline)."""
+        await record_event(
+            self.db,
+            self.tenant_id,
+            self.run_id,
+            seq=next(self.event_seq),
+            node_id=node.id,
+            kind=node.kind,
+            status=status,
+            input=input,
+            output=output,
+            error=error,
+            duration_ms=duration_ms,
+        )
+
 
 Update = dict[str, Any]
 Execute = Callable[[Node, RunState, StepContext], Awaitable[tuple[Any, Any, Update]]]
@@ -179,16 +204,7 @@ async def _approval(node: Node, state: RunState, ctx: StepContext) -> tuple[Any,
     )
     given = {"approval_id": str(opened.id)}
     if opened.created:
-        await record_event(
-            ctx.db,
-            ctx.tenant_id,
-            ctx.run_id,
-            seq=next(ctx.event_seq),
-            node_id=node.id,
-            kind=node.kind,
-            status="waiting",
-            input=given,
-        )
+        await ctx.record(node, "waiting", input=given)
     answer = interrupt(given | {"node_id": node.id})  # the first time: the run stops here
     output = {key: answer.get(key) for key in ("outcome", "comment", "decided_by")}
     return given, output, {"nodes": {node.id: output}}
@@ -210,16 +226,7 @@ async def _wait(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any
         output = given | {"woke_at": now.isoformat()}
         return given, output, {"nodes": {node.id: output}}
     if node.id not in ctx.resumed:
-        await record_event(
-            ctx.db,
-            ctx.tenant_id,
-            ctx.run_id,
-            seq=next(ctx.event_seq),
-            node_id=node.id,
-            kind=node.kind,
-            status="waiting",
-            input=given,
-        )
+        await ctx.record(node, "waiting", input=given)
     # The first time the run stops here; the due time kept is this interrupt's (see _waits).
     answer = interrupt({"node_id": node.id, "wake_at": given["due"]})
     output = {"due": answer.get("due"), "woke_at": answer.get("woke_at")}
@@ -246,14 +253,9 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
         started = time.perf_counter()
 
         async def record(status: str, given: Any, *, output: Any = None, error: str | None = None) -> None:
-            await record_event(
-                ctx.db,
-                ctx.tenant_id,
-                ctx.run_id,
-                seq=next(ctx.event_seq),
-                node_id=node.id,
-                kind=node.kind,
-                status=status,
+            await ctx.record(
+                node,
+                status,
                 input=given,
                 output=output,
                 error=error,
