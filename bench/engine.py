@@ -40,9 +40,10 @@ from smeflow.tenancy import TenantCreate, create_tenant
 SECRET = "bench-secret-key-0123456789abcdef0123456789"  # noqa: S105 (a throwaway benchmark key)
 STEPS = 8  # core.set steps between the trigger and the end: 10 nodes in all
 ACTOR = Actor.system("bench")
+DURABILITIES = ("exit", "async")
 
 
-def chain() -> dict[str, Any]:
+def chain(durability: str) -> dict[str, Any]:
     nodes: list[dict[str, Any]] = [{"id": "start", "kind": "trigger"}]
     nodes += [
         {
@@ -56,7 +57,8 @@ def chain() -> dict[str, Any]:
     ids = [n["id"] for n in nodes]
     return {
         "schema_version": 1,
-        "name": "Chain",
+        "name": f"Chain ({durability})",
+        "durability": durability,
         "triggers": [{"kind": "manual"}],
         "nodes": nodes,
         "edges": [{"from": a, "to": b} for a, b in itertools.pairwise(ids)],
@@ -87,7 +89,7 @@ def raw_graph(saver: Any) -> Any:
     return builder.compile(checkpointer=saver)
 
 
-def summary(name: str, seconds: list[float], wall: float) -> dict[str, float]:
+def summary(seconds: list[float], wall: float) -> dict[str, float]:
     ordered = sorted(seconds)
     return {
         "runs_per_s": len(seconds) / wall,
@@ -123,37 +125,43 @@ async def bench(settings: Settings, runs: int) -> dict[str, dict[str, float]]:
                 ACTOR,
                 TenantCreate(slug="bench", name="Bench", country="KE", tier="enterprise"),
             )
-            workflow, problems = await create_workflow(session, ACTOR, tenant.id, "Chain", chain())
-            assert problems == [], problems
-            await publish(session, ACTOR, tenant.id, workflow.id)
+            workflows = {}
+            for durability in DURABILITIES:
+                workflow, problems = await create_workflow(
+                    session, ACTOR, tenant.id, f"Chain {durability}", chain(durability)
+                )
+                assert problems == [], problems
+                await publish(session, ACTOR, tenant.id, workflow.id)
+                workflows[durability] = workflow.id
         async with Runtime(db) as runtime:
             graph = raw_graph(runtime.saver)
-            for concurrency in (1, 10):
-                async with db.transaction(DbScope.tenant(tenant.id)) as session:
-                    ids = [
-                        (await start_run(session, ACTOR, tenant.id, workflow.id, {"n": i})).id
-                        for i in range(runs)
-                    ]
+            for durability in DURABILITIES:
+                for concurrency in (1, 10):
+                    async with db.transaction(DbScope.tenant(tenant.id)) as session:
+                        ids = [
+                            (await start_run(session, ACTOR, tenant.id, workflows[durability], {"n": i})).id
+                            for i in range(runs)
+                        ]
 
-                def ours(run_id: uuid.UUID) -> Any:
-                    async def go() -> None:
-                        assert await runtime.execute_run(tenant.id, run_id) == "succeeded"
+                    def ours(run_id: uuid.UUID) -> Any:
+                        async def go() -> None:
+                            assert await runtime.execute_run(tenant.id, run_id) == "succeeded"
 
-                    return go
+                        return go
 
-                def raw(i: int, c: int = concurrency) -> Any:
-                    async def go() -> None:
-                        config = {"configurable": {"thread_id": f"raw-{c}-{i}"}}
-                        out = await graph.ainvoke({"input": {"n": i}, "vars": {}}, config)
-                        assert out["vars"][f"v{STEPS - 1}"] == i + STEPS - 1
+                    def raw(i: int, c: int = concurrency, d: str = durability) -> Any:
+                        async def go() -> None:
+                            config = {"configurable": {"thread_id": f"raw-{d}-{c}-{i}"}}
+                            out = await graph.ainvoke({"input": {"n": i}, "vars": {}}, config, durability=d)
+                            assert out["vars"][f"v{STEPS - 1}"] == i + STEPS - 1
 
-                    return go
+                        return go
 
-                await timed([raw(-1 - i) for i in range(5)], 1)  # warm-up both paths
-                durations, wall = await timed([raw(i) for i in range(runs)], concurrency)
-                results[f"raw LangGraph, c={concurrency}"] = summary("raw", durations, wall)
-                durations, wall = await timed([ours(r) for r in ids], concurrency)
-                results[f"SMEFlow runtime, c={concurrency}"] = summary("ours", durations, wall)
+                    await timed([raw(-1 - i) for i in range(5)], 1)  # warm-up both paths
+                    durations, wall = await timed([raw(i) for i in range(runs)], concurrency)
+                    results[f"raw LangGraph, {durability}, c={concurrency}"] = summary(durations, wall)
+                    durations, wall = await timed([ours(r) for r in ids], concurrency)
+                    results[f"SMEFlow runtime, {durability}, c={concurrency}"] = summary(durations, wall)
     finally:
         await db.dispose()
         db.close()
@@ -183,17 +191,18 @@ def main() -> None:
         f"\nEngine benchmark · {datetime.now(UTC):%Y-%m-%d} · {platform.machine()} · "
         f"{os.cpu_count()} cores · {args.runs} runs of a {STEPS + 2}-node workflow per row · one process"
     )
-    print(f"{'path':28} {'runs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ms/step':>8}")
+    print(f"{'path':36} {'runs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ms/step':>8}")
     for label, r in results.items():
         print(
-            f"{label:28} {r['runs_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['per_step_ms']:8.3f}"
+            f"{label:36} {r['runs_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['per_step_ms']:8.3f}"
         )
-    for c in (1, 10):
-        ratio = (
-            results[f"SMEFlow runtime, c={c}"]["per_step_ms"]
-            / results[f"raw LangGraph, c={c}"]["per_step_ms"]
-        )
-        print(f"per-step cost, SMEFlow / raw LangGraph at c={c}: {ratio:.2f}x")
+    for durability in DURABILITIES:
+        for c in (1, 10):
+            ratio = (
+                results[f"SMEFlow runtime, {durability}, c={c}"]["per_step_ms"]
+                / results[f"raw LangGraph, {durability}, c={c}"]["per_step_ms"]
+            )
+            print(f"per-step cost, SMEFlow / raw LangGraph, {durability}, c={c}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Writing, reading and verifying the audit log. Records are flushed in the caller's
+"""Writing, reading and verifying the audit log. Records are written in the caller's
 transaction, never committed here, so a change and its record commit (or roll back) together.
 
 Concurrent writers of one tenant serialize on the tenant's ``audit_heads`` row (an UPDATE takes
@@ -15,11 +15,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.audit._chain import GENESIS, ChainState, chain_hash, check_head, check_links, event_fields
-from smeflow.audit.models import AuditEvent
+from smeflow.audit.models import AuditEvent, AuditHead
 from smeflow.core import new_id, utcnow
 from smeflow.core.context import request_id_var
 
@@ -30,7 +30,6 @@ _ADVANCE_HEAD = text(
     "ON CONFLICT (tenant_id) DO UPDATE SET seq = h.seq + 1 "
     "RETURNING seq, hash"
 )
-_SET_HEAD_HASH = text("UPDATE audit_heads SET hash = :hash WHERE tenant_id = :tenant")
 # One statement, so one snapshot: the head and the newest event are seen as of the same moment.
 _CHAIN_END = text(
     "SELECT smeflow_tenant(),"
@@ -106,9 +105,10 @@ async def record(
         prev_hash=prev_hash,
         hash=digest,
     )
-    session.add(event)
-    await session.execute(_SET_HEAD_HASH, {"hash": digest, "tenant": tenant_id})
-    await session.flush()
+    # The event and the head's new hash in one statement (the head row is already locked).
+    head = update(AuditHead).where(AuditHead.tenant_id == tenant_id).values(hash=digest).cte("head")
+    values = {column.key: getattr(event, column.key) for column in _EVENTS.columns}
+    await session.execute(insert(AuditEvent).values(values).add_cte(head))
     return event
 
 

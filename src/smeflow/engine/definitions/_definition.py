@@ -157,6 +157,9 @@ class Edge(Strict):
     label: str | None = Field(None, max_length=200, description="the name shown on the edge in the builder")
 
 
+Durability = Literal["exit", "async", "sync"]
+
+
 def _default_input_schema() -> dict[str, JsonValue]:
     return {"type": "object", "properties": {}}
 
@@ -171,6 +174,15 @@ class WorkflowDefinition(Strict):
         description='JSON Schema (of "type": "object") that a run\'s input must match',
     )
     triggers: list[Trigger] = Field(min_length=1, max_length=20, description="how runs of the workflow start")
+    durability: Durability = Field(
+        "exit",
+        description=(
+            "when the run's progress is checkpointed: exit (at pauses and at the end; a run whose "
+            "worker dies starts again from its last pause, replaying journaled side effects — the "
+            "fastest), async (after every step, in the background) or sync (after every step, "
+            "before the next one)"
+        ),
+    )
     nodes: list[Node] = Field(max_length=MAX_NODES, description="the steps")
     edges: list[Edge] = Field(max_length=MAX_EDGES, description="the ways between steps")
 

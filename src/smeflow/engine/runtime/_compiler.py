@@ -50,7 +50,7 @@ from smeflow.engine.runtime._approvals import open_approval
 from smeflow.engine.runtime._cel import evaluate, is_true, resolve
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError, UnsupportedNode
 from smeflow.engine.runtime._keys import idempotency_key
-from smeflow.engine.runtime._records import read_journal, record_event, write_journal
+from smeflow.engine.runtime._records import Journaled, read_journal, record_event, write_journal
 from smeflow.engine.runtime._waits import parse_due
 from smeflow.errors import FieldProblem, SMEFlowError
 
@@ -70,6 +70,7 @@ class RunState(TypedDict, total=False):
     vars: Annotated[dict[str, Any], _merge]
     nodes: Annotated[dict[str, Any], _merge]
     failed: Annotated[dict[str, str | None], _merge]  # None: the node's last try succeeded
+    visits: Annotated[dict[str, int], _merge]  # how many times each node has been executed
     end: dict[str, Any]
 
 
@@ -84,6 +85,11 @@ class StepContext:
     http: httpx.AsyncClient
     event_seq: Iterator[int]  # numbers this execution's step events (see _records.record_event)
     resumed: frozenset[str] = frozenset()  # nodes whose interrupt this execution answers
+    #: collected step events, written with the run's outcome (``exit`` durability); ``None``:
+    #: each event is written as it happens
+    events: list[dict[str, Any]] | None = None
+    #: the run's first execution: no side effect of it can have been journaled yet
+    fresh: bool = False
 
     async def record(
         self,
@@ -96,6 +102,21 @@ class StepContext:
         duration_ms: int = 0,
     ) -> None:
         """Record one step event of ``node`` (the only way node code writes to the timeline)."""
+        if self.events is not None:
+            self.events.append(
+                {
+                    "seq": next(self.event_seq),
+                    "node_id": node.id,
+                    "kind": node.kind,
+                    "status": status,
+                    "input": input,
+                    "output": output,
+                    "error": error,
+                    "duration_ms": duration_ms,
+                    "at": utcnow(),
+                }
+            )
+            return
         await record_event(
             self.db,
             self.tenant_id,
@@ -118,6 +139,22 @@ Execute = Callable[[Node, RunState, StepContext], Awaitable[tuple[Any, Any, Upda
 def graph_node_name(node_id: str) -> str:
     """The graph node of a definition node."""
     return f"node_{node_id}"
+
+
+def visit_of(node: Node, state: RunState) -> int:
+    """Which visit of ``node`` the step executing now is (1 the first time; a loop passes again)."""
+    return (state.get("visits") or {}).get(node.id, 0) + 1
+
+
+def step_key(node: Node, state: RunState, ctx: StepContext) -> str:
+    """The idempotency key of the side effect of the step executing ``node`` now."""
+    return idempotency_key(ctx.run_id, node.id, visit_of(node, state))
+
+
+async def journaled_result(ctx: StepContext, key: str) -> Journaled | None:
+    """The journaled result of the side effect ``key``; ``None`` if it has not completed (no read
+    on a run's first execution, when nothing can have been journaled)."""
+    return None if ctx.fresh else await read_journal(ctx.db, ctx.tenant_id, ctx.run_id, key)
 
 
 def _delay(policy: RetryPolicy, attempt: int) -> float:
@@ -144,9 +181,9 @@ async def _action(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, A
         raise StepFailed(
             f"Step {node.id!r}: the input {where!r} of {action.name} is not valid: {first['msg']}"
         ) from None
-    key = idempotency_key(ctx.run_id, node.id)
+    key = step_key(node, state, ctx)
     journaled = action.effect_for(data) in JOURNALED_EFFECTS
-    if journaled and (done := await read_journal(ctx.db, ctx.tenant_id, ctx.run_id, key)) is not None:
+    if journaled and (done := await journaled_result(ctx, key)) is not None:
         result = done.result
     else:
         call = ActionContext(ctx.tenant_id, ctx.run_id, node.id, key, ctx.http)
@@ -203,7 +240,8 @@ async def _approval(node: Node, state: RunState, ctx: StepContext) -> tuple[Any,
         default_outcome=config.default_outcome,
     )
     given = {"approval_id": str(opened.id)}
-    if opened.created:
+    # Collected events of an execution that died before its pause was saved were never written.
+    if opened.created or (ctx.events is not None and node.id not in ctx.resumed):
         await ctx.record(node, "waiting", input=given)
     answer = interrupt(given | {"node_id": node.id})  # the first time: the run stops here
     output = {key: answer.get(key) for key in ("outcome", "comment", "decided_by")}
@@ -262,6 +300,7 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
                 duration_ms=int((time.perf_counter() - started) * 1000),
             )
 
+        visits = {node.id: visit_of(node, state)}
         attempt = 0
         while True:
             attempt += 1
@@ -275,13 +314,13 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
                 message = exc.message if attempt == 1 else f"{exc.message} (tried {attempt} times)"
                 await record("failed", given, error=message)
                 if node.on_error is not None:
-                    return {"failed": {node.id: message}}
+                    return {"failed": {node.id: message}, "visits": visits}
                 raise StepFailed(message) from None
             await record("succeeded", given, output=output)
             if node.on_error is not None and (state.get("failed") or {}).get(node.id):
                 # It failed on an earlier pass of a loop: this pass must not route to on_error.
                 update = {**update, "failed": {node.id: None}}
-            return update
+            return {**update, "visits": visits}
 
     return step
 

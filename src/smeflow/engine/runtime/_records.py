@@ -1,5 +1,11 @@
-"""What a run leaves behind while it executes: step events and the side-effect journal. Each write
-is a short transaction of its own, committed before the step goes on."""
+"""What a run leaves behind while it executes: step events and the side-effect journal.
+
+A journal write is a short transaction of its own, committed before the step goes on. Step events
+are written either one by one as they happen (:func:`record_event`) or, for a run executed with
+``exit`` durability, collected in memory and written in one statement with the run's outcome
+(:func:`insert_events`): an execution that dies before that leaves no events, and its
+re-execution (from the start or the last pause) records them again, so the timeline has no gap
+and no duplicate either way."""
 
 from __future__ import annotations
 
@@ -7,8 +13,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.core import utcnow
 from smeflow.db import Database, DbScope
@@ -49,15 +57,14 @@ async def write_journal(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID, k
         )
 
 
-async def last_event_seq(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> int:
+async def last_event_seq(session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> int:
     """The number of the run's newest step event (0 if none): where an execution continues."""
-    async with db.transaction(DbScope.tenant(tenant_id)) as session:
-        last = await session.execute(
-            select(func.coalesce(func.max(RunEvent.seq), 0)).where(
-                RunEvent.tenant_id == tenant_id, RunEvent.run_id == run_id
-            )
+    last = await session.execute(
+        select(func.coalesce(func.max(RunEvent.seq), 0)).where(
+            RunEvent.tenant_id == tenant_id, RunEvent.run_id == run_id
         )
-        return int(last.scalar_one())
+    )
+    return int(last.scalar_one())
 
 
 async def record_event(
@@ -94,3 +101,23 @@ async def record_event(
                 at=utcnow(),
             )
         )
+
+
+_INSERT_EVENTS = text(
+    "INSERT INTO run_events"
+    " (tenant_id, run_id, seq, node_id, kind, status, input, output, error, duration_ms, at)"
+    " SELECT :tenant, :run, e.seq, e.node_id, e.kind, e.status, e.input, e.output, e.error,"
+    " e.duration_ms, e.at"
+    " FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e(seq integer, node_id text, kind text,"
+    " status text, input jsonb, output jsonb, error text, duration_ms integer, at timestamptz)"
+)
+
+
+async def insert_events(
+    session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, events: list[dict[str, Any]]
+) -> None:
+    """Append collected step events (dicts of :class:`RunEvent` columns without the run's keys)
+    in one INSERT of one parameter, in the caller's transaction."""
+    if events:
+        payload = orjson.dumps(events, option=orjson.OPT_NON_STR_KEYS).decode()
+        await session.execute(_INSERT_EVENTS, {"tenant": tenant_id, "run": run_id, "events": payload})

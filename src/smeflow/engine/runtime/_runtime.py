@@ -25,7 +25,7 @@ from langgraph.types import Command
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from smeflow.audit import Actor, record
 from smeflow.core import utcnow
@@ -40,7 +40,7 @@ from smeflow.engine.runtime._approvals import mark_waiting, resume_command
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
 from smeflow.engine.runtime._keys import thread_id
-from smeflow.engine.runtime._records import last_event_seq
+from smeflow.engine.runtime._records import insert_events, last_event_seq
 from smeflow.engine.runtime._waits import next_wake, wake_answers
 from smeflow.errors import SMEFlowError
 
@@ -52,6 +52,25 @@ GRAPH_CACHE_SIZE = 512
 _INTERNAL = "The run stopped because of an internal error; the operator has been told"
 
 GraphKey = tuple[uuid.UUID, uuid.UUID, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled workflow version: its graph and how often its progress is checkpointed."""
+
+    graph: Any
+    durability: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A run a worker has claimed: the run, its pinned definition, the number of its next step
+    event, and whether this is its first execution."""
+
+    run: Run
+    definition: dict[str, Any]
+    next_seq: int
+    fresh: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +116,7 @@ class Runtime:
             },
         )
         self._saver: AsyncPostgresSaver | None = None
-        self._graphs: OrderedDict[GraphKey, Any] = OrderedDict()
+        self._graphs: OrderedDict[GraphKey, Compiled] = OrderedDict()
 
     async def __aenter__(self) -> Self:
         await self._pool.open()
@@ -117,19 +136,20 @@ class Runtime:
             raise RuntimeError("the runtime is not open: use `async with Runtime(db)`")
         return self._saver
 
-    def _graph(self, key: GraphKey, definition: dict[str, Any]) -> Any:
-        graph = self._graphs.get(key)
-        if graph is None:
-            builder = build_graph(parse_definition(definition), self.actions)
-            graph = builder.compile(checkpointer=self.saver)
-            self._graphs[key] = graph
+    def _graph(self, key: GraphKey, definition: dict[str, Any]) -> Compiled:
+        compiled = self._graphs.get(key)
+        if compiled is None:
+            parsed = parse_definition(definition)
+            builder = build_graph(parsed, self.actions)
+            compiled = Compiled(builder.compile(checkpointer=self.saver), parsed.durability)
+            self._graphs[key] = compiled
             if len(self._graphs) > GRAPH_CACHE_SIZE:
                 self._graphs.popitem(last=False)
         else:
             self._graphs.move_to_end(key)
-        return graph
+        return compiled
 
-    async def _claim(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> tuple[Run, dict[str, Any]] | None:
+    async def _claim(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Claimed | None:
         """Mark the run running and return it with its pinned definition (``None``: nothing to do)."""
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
             run = (
@@ -152,9 +172,13 @@ class Runtime:
                 )
             ).scalar_one()
             run.status = "running"
-            if run.started_at is None:
+            fresh = run.started_at is None
+            if fresh:
                 run.started_at = utcnow()
-            return run, definition
+                next_seq = 1
+            else:
+                next_seq = await last_event_seq(session, tenant_id, run_id) + 1
+            return Claimed(run, definition, next_seq, fresh)
 
     async def _finish(
         self,
@@ -163,14 +187,15 @@ class Runtime:
         status: str,
         output: dict[str, Any] | None,
         error: str | None,
+        events: list[dict[str, Any]] | None = None,
     ) -> None:
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
-            run = (
-                await session.execute(
-                    select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id).with_for_update()
-                )
-            ).scalar_one()
-            run.status, run.output, run.error, run.finished_at = status, output, error, utcnow()
+            await insert_events(session, tenant_id, run_id, events or [])
+            await session.execute(
+                update(Run)
+                .where(Run.tenant_id == tenant_id, Run.id == run_id)
+                .values(status=status, output=output, error=error, finished_at=utcnow())
+            )
             await record(
                 session,
                 tenant_id,
@@ -199,51 +224,64 @@ class Runtime:
         claimed = await self._claim(tenant_id, run_id)
         if claimed is None:
             return Executed(None)
-        run, definition = claimed
+        run = claimed.run
         try:
-            graph = self._graph((tenant_id, run.workflow_id, run.version), definition)
+            compiled = self._graph((tenant_id, run.workflow_id, run.version), claimed.definition)
         except UnsupportedNode as exc:
             await self._finish(tenant_id, run_id, "failed", None, exc.message)
             return Executed("failed")
+        graph = compiled.graph
         config: Any = {"configurable": {"thread_id": thread_id(tenant_id, run_id)}}
-        first_seq = await last_event_seq(self.db, tenant_id, run_id) + 1
+        events: list[dict[str, Any]] | None = [] if compiled.durability == "exit" else None
         status, output, error = "failed", None, None
         try:
-            snapshot = await graph.aget_state(config)
             resumed: frozenset[str] = frozenset()
             invoke: Any = None
-            if snapshot.created_at is None:
+            final: Any = None
+            if claimed.fresh:  # its first execution: no checkpoint can exist yet
                 start: RunState = {"input": run.input, "vars": {}, "nodes": {}, "failed": {}}
                 invoke = start
-            elif snapshot.next or "end" not in snapshot.values:
-                # Resume after a crash, or with a person's decision, or past a wait that is due.
-                # ``next`` alone is not enough: checkpoints are written in the background, so a
-                # worker may die after a step's writes were saved but before the next checkpoint;
-                # ``next`` is then empty though the run has not reached its end.
-                decided = await resume_command(self.db, tenant_id, snapshot)
-                answers: dict[str, Any] = dict(cast(Any, decided.resume)) if decided is not None else {}
-                answers |= wake_answers(snapshot, utcnow())
-                if snapshot.interrupts and not answers and all(t.interrupts for t in snapshot.tasks):
-                    # Nothing it waits for has come (an early job): it stays as it was, so a
-                    # wait keeps the due time it computed first.
-                    await mark_waiting(self.db, tenant_id, run_id)
-                    return Executed("waiting", next_wake(snapshot.interrupts))
-                values = {pending.id: pending.value for pending in snapshot.interrupts}
-                resumed = frozenset(
-                    str(value["node_id"])
-                    for key in answers
-                    if isinstance(value := values.get(key), dict) and "node_id" in value
-                )
-                invoke = Command(resume=answers) if answers else None
             else:
-                final: Any = snapshot.values
-            if snapshot.created_at is None or snapshot.next or "end" not in snapshot.values:
+                snapshot = await graph.aget_state(config)
+                if snapshot.created_at is None:  # died before its first checkpoint: start again
+                    invoke = {"input": run.input, "vars": {}, "nodes": {}, "failed": {}}
+                elif snapshot.next or "end" not in snapshot.values:
+                    # Resume after a crash, or with a person's decision, or past a wait that is
+                    # due. ``next`` alone is not enough: with background checkpoints a worker may
+                    # die after a step's writes were saved but before the next checkpoint; ``next``
+                    # is then empty though the run has not reached its end.
+                    decided = await resume_command(self.db, tenant_id, snapshot)
+                    answers: dict[str, Any] = dict(cast(Any, decided.resume)) if decided is not None else {}
+                    answers |= wake_answers(snapshot, utcnow())
+                    if snapshot.interrupts and not answers and all(t.interrupts for t in snapshot.tasks):
+                        # Nothing it waits for has come (an early job): it stays as it was, so a
+                        # wait keeps the due time it computed first.
+                        await mark_waiting(self.db, tenant_id, run_id)
+                        return Executed("waiting", next_wake(snapshot.interrupts))
+                    values = {pending.id: pending.value for pending in snapshot.interrupts}
+                    resumed = frozenset(
+                        str(value["node_id"])
+                        for key in answers
+                        if isinstance(value := values.get(key), dict) and "node_id" in value
+                    )
+                    invoke = Command(resume=answers) if answers else None
+                else:
+                    final = snapshot.values
+            if final is None:
                 context = StepContext(
-                    self.db, tenant_id, run_id, self.actions, self.http, itertools.count(first_seq), resumed
+                    self.db,
+                    tenant_id,
+                    run_id,
+                    self.actions,
+                    self.http,
+                    itertools.count(claimed.next_seq),
+                    resumed,
+                    events=events,
+                    fresh=claimed.fresh,
                 )
-                final = await graph.ainvoke(invoke, config, context=context)
+                final = await graph.ainvoke(invoke, config, context=context, durability=compiled.durability)
             if final.get("__interrupt__"):  # waits for a person (an approval step) or a time
-                await mark_waiting(self.db, tenant_id, run_id)
+                await self._pause(tenant_id, run_id, events)
                 return Executed("waiting", next_wake(final["__interrupt__"]))
             end = final.get("end")
             if end is None:
@@ -257,9 +295,20 @@ class Runtime:
         except Exception:
             logger.exception("run %s failed with an internal error", run_id)
             error = _INTERNAL
-        await self._finish(tenant_id, run_id, status, output, error)
-        await self.saver.aprune([thread_id(tenant_id, run_id)], strategy="keep_latest")
+        await self._finish(tenant_id, run_id, status, output, error, events)
+        if not (claimed.fresh and compiled.durability == "exit"):
+            # A first execution with ``exit`` durability that ran to its end wrote one checkpoint.
+            await self.saver.aprune([thread_id(tenant_id, run_id)], strategy="keep_latest")
         return Executed(status)
+
+    async def _pause(
+        self, tenant_id: uuid.UUID, run_id: uuid.UUID, events: list[dict[str, Any]] | None
+    ) -> None:
+        """The run waits (for a person, a time…): write its collected events, mark it waiting."""
+        if events:
+            async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+                await insert_events(session, tenant_id, run_id, events)
+        await mark_waiting(self.db, tenant_id, run_id)
 
     async def is_unfinished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> bool:
         """Whether the run exists and is ``queued`` or ``running`` (one a job must still execute)."""
