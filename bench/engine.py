@@ -6,10 +6,11 @@ step, status and output, prune checkpoints) against the same-shaped graph run di
 LangGraph with the same checkpointer, pool and durability (10 trivial nodes), sequentially and
 at concurrency 10.
 
-    python bench/engine.py [--runs 200]
+Then, with real processes on the same PostgreSQL (see ``bench/flow.py``): (b) webhook → run
+finished throughput and latency of a 5-node workflow at 1, 10 and 50 clients with 1 and 2 worker
+processes; (c) approval decision → run finished; (d) timer lateness.
 
-Not measured yet (the features are not built): end-to-end webhook → completion throughput
-against n8n, approval-to-resume latency, timer lateness.
+    python bench/engine.py [--runs 200] [--seconds 15] [--only a|e2e]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import platform
 import shutil
@@ -30,10 +32,12 @@ from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
+import flow
 from smeflow.audit import Actor
 from smeflow.db import Database, DbScope, EmbeddedPostgres, ensure_database, migrate, to_async_url, to_libpq
 from smeflow.engine.runtime import Runtime, start_run
 from smeflow.engine.workflows import create_workflow, publish
+from smeflow.identity import Principal, create_api_key
 from smeflow.settings import Settings
 from smeflow.tenancy import TenantCreate, create_tenant
 
@@ -168,9 +172,53 @@ async def bench(settings: Settings, runs: int) -> dict[str, dict[str, float]]:
     return results
 
 
+async def seed_api(settings: Settings) -> str:
+    """A tenant for the end-to-end figures and an admin API key."""
+    db = Database.from_settings(settings)
+    try:
+        async with db.transaction(DbScope.platform()) as session:
+            tenant = await create_tenant(
+                session,
+                settings,
+                ACTOR,
+                TenantCreate(slug="flow", name="Flow", country="KE", tier="enterprise"),
+            )
+            creator = Principal(kind="user", tenant_id=tenant.id, role="owner", user_id=None)
+            key, _ = await create_api_key(session, creator, tenant.id, "bench", "admin", ["*"])
+        return key
+    finally:
+        await db.dispose()
+
+
+def end_to_end(
+    env: dict[str, str], folder: Path, settings: Settings, args: argparse.Namespace
+) -> dict[str, Any]:
+    key = asyncio.run(seed_api(settings))
+    conninfo = settings.database_url.get_secret_value()  # type: ignore[union-attr]
+    figures: dict[str, Any] = {}
+    with flow.stack(env, folder) as (stack, provider):
+        for workers in (1, 2):
+            procs = stack.workers(workers)
+            try:
+                for concurrency in (1, 10, 50):
+                    figures[f"b {workers}w c={concurrency}"] = asyncio.run(
+                        flow.throughput(stack, key, "flow", provider, conninfo, concurrency, args.seconds)
+                    )
+                if workers == 2:
+                    figures["c"] = asyncio.run(flow.approvals(stack, key, conninfo, args.approvals))
+                    figures["d"] = asyncio.run(flow.timers(stack, key, conninfo, args.timers, 2))
+            finally:
+                flow.stop(procs)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=200, help="(a): runs per row")
+    parser.add_argument("--seconds", type=float, default=15.0, help="(b): seconds per row")
+    parser.add_argument("--approvals", type=int, default=200, help="(c): approvals decided")
+    parser.add_argument("--timers", type=int, default=200, help="(d): timers")
+    parser.add_argument("--only", choices=["a", "e2e"], default=None)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="smeflow-bench-engine-"))
     external = os.environ.get("SMEFLOW_DATABASE_URL")
@@ -181,28 +229,77 @@ def main() -> None:
     owner = server.set(database=name)
     migrate(owner, "smeflow_app")
     settings = Settings(_env_file=None, env="prod", secret_key=SECRET, database_url=to_libpq(owner))
+    env = {
+        **os.environ,
+        "SMEFLOW_ENV": "prod",
+        "SMEFLOW_SECRET_KEY": SECRET,
+        "SMEFLOW_DATABASE_URL": to_libpq(owner),
+        "SMEFLOW_LOG_LEVEL": "WARNING",
+        "SMEFLOW_API_KEY_REQUESTS_PER_SECOND": "1000000",
+        "SMEFLOW_API_KEY_BURST": "1000000",
+        "SMEFLOW_TIERS": json.dumps(
+            {
+                "enterprise": {
+                    "requests_per_second": 1e6,
+                    "burst": 1_000_000,
+                    "max_users": 1000,
+                    "max_api_keys": 100,
+                    "concurrent_runs": 1000,
+                }
+            }
+        ),
+    }
+    results: dict[str, dict[str, float]] = {}
+    figures: dict[str, Any] = {}
     try:
-        results = asyncio.run(bench(settings, args.runs))
+        if args.only in (None, "a"):
+            results = asyncio.run(bench(settings, args.runs))
+        if args.only in (None, "e2e"):
+            figures = end_to_end(env, folder, settings, args)
     finally:
         if embedded is not None:
             embedded.stop()
         shutil.rmtree(folder, ignore_errors=True)
     print(
-        f"\nEngine benchmark · {datetime.now(UTC):%Y-%m-%d} · {platform.machine()} · "
-        f"{os.cpu_count()} cores · {args.runs} runs of a {STEPS + 2}-node workflow per row · one process"
+        f"\nEngine benchmark · {datetime.now(UTC):%Y-%m-%d} · {platform.machine()} · {os.cpu_count()} cores"
     )
-    print(f"{'path':36} {'runs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ms/step':>8}")
-    for label, r in results.items():
-        print(
-            f"{label:36} {r['runs_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['per_step_ms']:8.3f}"
-        )
-    for durability in DURABILITIES:
-        for c in (1, 10):
-            ratio = (
-                results[f"SMEFlow runtime, {durability}, c={c}"]["per_step_ms"]
-                / results[f"raw LangGraph, {durability}, c={c}"]["per_step_ms"]
+    if results:
+        print(f"(a) {args.runs} runs of a {STEPS + 2}-node workflow per row · one process")
+        print(f"{'path':36} {'runs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ms/step':>8}")
+        for label, r in results.items():
+            print(
+                f"{label:36} {r['runs_per_s']:8.1f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f}"
+                f" {r['per_step_ms']:8.3f}"
             )
-            print(f"per-step cost, SMEFlow / raw LangGraph, {durability}, c={c}: {ratio:.2f}x")
+        for durability in DURABILITIES:
+            for c in (1, 10):
+                ratio = (
+                    results[f"SMEFlow runtime, {durability}, c={c}"]["per_step_ms"]
+                    / results[f"raw LangGraph, {durability}, c={c}"]["per_step_ms"]
+                )
+                print(f"per-step cost, SMEFlow / raw LangGraph, {durability}, c={c}: {ratio:.2f}x")
+    if figures:
+        print(f"(b) webhook → run finished, 5-node workflow, closed-loop clients, {args.seconds:g} s per row")
+        print(
+            f"{'workers, clients':20} {'runs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+            f" {'runs':>6} {'failed':>6}"
+        )
+        for label, r in figures.items():
+            if label.startswith("b "):
+                print(
+                    f"{label[2:]:20} {r['runs_per_s']:8.1f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f}"
+                    f" {r['p99_ms']:8.1f} {r['runs']:6d} {r['failed']:6d}"
+                )
+        c, d = figures["c"], figures["d"]
+        print(
+            f"(c) approval decision → run finished ({c['runs']} runs, 10 decisions at a time, 2 workers):"
+            f" p50 {c['p50_ms']:.1f} ms, p95 {c['p95_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms"
+        )
+        print(
+            f"(d) timer lateness ({d['runs']} 2-s waits, 2 workers): woke p50 {d['woke_p50_ms']:.1f} ms,"
+            f" p95 {d['woke_p95_ms']:.1f} ms; run finished p50 {d['finished_p50_ms']:.1f} ms,"
+            f" p95 {d['finished_p95_ms']:.1f} ms after due"
+        )
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ def settings(clean_db: URL) -> Settings:
         migrate_on_start=False,
         auth_cache_seconds=0,
         embedded_worker=False,
+        http_allow_private_networks=True,  # the tests' providers listen on loopback
     )
 
 

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     embedded_worker: bool = Field(
         default=True, description="serve also executes workflow runs (off when `smeflow worker` runs apart)"
     )
+    http_allow_private_networks: bool = Field(
+        default=False,
+        description=(
+            "workflow steps may call private, loopback and link-local addresses (local development, "
+            "an on-premises install calling its own network); off: public addresses only"
+        ),
+    )
     worker_concurrency: int = Field(default=10, gt=0, description="runs one worker executes at once")
     worker_heartbeat_seconds: float = Field(
         default=10.0, gt=0, description="how often a worker tells the queue it is alive"

@@ -127,6 +127,7 @@ class Workers:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMEFLOW_")}
         self.env = env | {
             "SMEFLOW_ENV": "test",
+            "SMEFLOW_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
             "SMEFLOW_SECRET_KEY": "worker-test-secret-0123456789abcdef0123456789",
             "SMEFLOW_DATABASE_URL": to_libpq(database_url),
             "SMEFLOW_MIGRATE_ON_START": "false",
@@ -204,7 +205,7 @@ async def all_succeeded(db: Database, tenant: uuid.UUID, run_ids: list[uuid.UUID
 async def accept_deferred(
     db: Database, tenant: uuid.UUID, workflow: uuid.UUID, count: int
 ) -> list[uuid.UUID]:
-    async with Runtime(db) as runtime, RunQueue(runtime) as queue:
+    async with Runtime(db, allow_private_networks=True) as runtime, RunQueue(runtime) as queue:
         run_ids = [await accept(db, tenant, workflow, {"n": n}, queue) for n in range(count)]
         await queue.wait_deferred()
     return run_ids

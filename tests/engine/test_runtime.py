@@ -115,7 +115,7 @@ def five_nodes(url: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def queue(db: Database) -> AsyncIterator[RunQueue]:
-    async with Runtime(db) as runtime, RunQueue(runtime) as run_queue:
+    async with Runtime(db, allow_private_networks=True) as runtime, RunQueue(runtime) as run_queue:
         yield run_queue
 
 

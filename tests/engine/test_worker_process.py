@@ -40,6 +40,7 @@ async def test_worker_process_finishes_a_run_nobody_queued(
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMEFLOW_")}
     env |= {
         "SMEFLOW_ENV": "test",
+        "SMEFLOW_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
         "SMEFLOW_SECRET_KEY": "worker-test-secret-0123456789abcdef0123456789",
         "SMEFLOW_DATABASE_URL": to_libpq(clean_db),
         "SMEFLOW_LOG_LEVEL": "WARNING",

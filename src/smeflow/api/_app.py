@@ -54,7 +54,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         cache: AuthCache[Any] = AuthCache(settings.auth_cache_seconds)
         cache.start_listening(to_libpq(db.app_url))
         stack = AsyncExitStack()
-        runtime = await stack.enter_async_context(Runtime(db))
+        runtime = await stack.enter_async_context(
+            Runtime(db, allow_private_networks=settings.http_allow_private_networks)
+        )
         runs = await stack.enter_async_context(
             RunQueue(
                 runtime,

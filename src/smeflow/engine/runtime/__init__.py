@@ -56,11 +56,12 @@ from smeflow.engine.runtime._errors import StepFailed, TransientStepError, Unsup
 from smeflow.engine.runtime._keys import idempotency_key, thread_id
 from smeflow.engine.runtime._queue import EXECUTE_RUN, SWEEP, RunQueue, run_lock
 from smeflow.engine.runtime._runs import get_run, list_events, list_runs, start_run
-from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, Runtime
+from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, RUN_CHANNEL, Runtime
 
 __all__ = [
     "ENGINE_SCHEMA",
     "EXECUTE_RUN",
+    "RUN_CHANNEL",
     "SUPPORTED_KINDS",
     "SWEEP",
     "Action",

@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError
+from smeflow.engine.runtime._http import BlockedDestination
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,8 @@ class HttpRequestAction(Action):
                 json=data.json_body if data.method != "GET" else None,
                 timeout=data.timeout,
             )
+        except BlockedDestination as exc:
+            raise StepFailed(f"{data.method} {data.url} was not called: {exc}") from None
         except httpx.TimeoutException:
             raise TransientStepError(
                 f"{data.method} {data.url} did not answer within {data.timeout:g} s"

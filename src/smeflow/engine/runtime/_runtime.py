@@ -25,7 +25,7 @@ from langgraph.types import Command
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from smeflow.audit import Actor, record
 from smeflow.core import utcnow
@@ -39,6 +39,7 @@ from smeflow.engine.runtime._actions import ActionRegistry, default_actions
 from smeflow.engine.runtime._approvals import mark_waiting, resume_command
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
+from smeflow.engine.runtime._http import guarded_client
 from smeflow.engine.runtime._keys import thread_id
 from smeflow.engine.runtime._records import insert_events, last_event_seq
 from smeflow.engine.runtime._waits import next_wake, wake_answers
@@ -49,6 +50,8 @@ logger = logging.getLogger(__name__)
 ENGINE_SCHEMA = "engine"
 ENGINE_OPTIONS = f"-c search_path={ENGINE_SCHEMA}"
 GRAPH_CACHE_SIZE = 512
+#: PostgreSQL channel told ``"<tenant> <run> <status>"`` when a run finishes (at commit)
+RUN_CHANNEL = "smeflow_runs"
 _INTERNAL = "The run stopped because of an internal error; the operator has been told"
 
 GraphKey = tuple[uuid.UUID, uuid.UUID, int]
@@ -88,8 +91,9 @@ def engine_conninfo(db: Database) -> str:
 
 
 class Runtime:
-    """Executes runs for one worker process: the checkpointer's pool, an HTTP client for actions,
-    the actions and the compiled-graph cache. Use as ``async with Runtime(db) as runtime``."""
+    """Executes runs for one worker process: the checkpointer's pool, an HTTP client for actions
+    (calling public addresses only unless ``allow_private_networks``: see :mod:`._http`), the
+    actions and the compiled-graph cache. Use as ``async with Runtime(db) as runtime``."""
 
     def __init__(
         self,
@@ -98,11 +102,12 @@ class Runtime:
         actions: ActionRegistry | None = None,
         http: httpx.AsyncClient | None = None,
         pool_size: int = 4,
+        allow_private_networks: bool = False,
     ) -> None:
         self.db = db
         self.actions = actions or default_actions()
         self._own_http = http is None
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        self.http = http or guarded_client(allow_private=allow_private_networks)
         self._pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
             engine_conninfo(db),
             min_size=1,
@@ -195,6 +200,7 @@ class Runtime:
                 update(Run)
                 .where(Run.tenant_id == tenant_id, Run.id == run_id)
                 .values(status=status, output=output, error=error, finished_at=utcnow())
+                .returning(func.pg_notify(RUN_CHANNEL, f"{tenant_id} {run_id} {status}"))
             )
             await record(
                 session,
