@@ -21,6 +21,20 @@ Key contracts:
   (``http.request`` sends it as ``Idempotency-Key``): at-least-once, deduplicated by a provider
   that honours the key, at most one extra call per such crash for one that does not. Read actions
   carry no such promise: they may run again on re-execution.
+* Durability (the definition's ``durability``; LangGraph's setting): ``exit`` (the default)
+  checkpoints a run only when it pauses (approval, wait…) and when it ends, and writes its step
+  events in one statement with its outcome; a run whose worker dies is executed again from its
+  last pause (or its start), replaying every journaled side effect, so it costs nothing per step.
+  ``async``/``sync`` checkpoint after every step (in the background / before the next step) and
+  write each step event as it happens: a re-executed run resumes from its last step instead of
+  its last pause — worth it only for long runs of expensive *read* steps. The guarantee is the
+  same in every mode: **no accepted run is lost, no journaled side effect is repeated**.
+* A node passed again in a loop is a new side effect on each pass: its idempotency key carries
+  the visit (``<run>:<node>``, then ``<run>:<node>#2``…; the visit count is part of the state).
+* ``http.request`` calls public addresses only (SSRF guard, :mod:`._http`) unless the operator
+  allows private networks (``SMEFLOW_HTTP_ALLOW_PRIVATE_NETWORKS``).
+* When a run finishes, PostgreSQL channel :data:`RUN_CHANNEL` is told ``"<tenant> <run> <status>"``
+  at commit.
 * Supported node kinds: trigger, action, condition, approval, wait (``duration``/``until``; an
   ``event`` wait is refused), end. A definition with any other kind is refused when compiled
   (:class:`UnsupportedNode`, every such step named).
