@@ -7,7 +7,6 @@ small a role, another tenant's approval); a due time passing applies the default
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -219,9 +218,9 @@ async def test_bad_decisions_name_the_field(app: FastAPI, client: httpx.AsyncCli
 
 
 async def test_the_due_time_applies_the_default_outcome(
-    app: FastAPI, client: httpx.AsyncClient, world: World
+    app: FastAPI, client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection
 ) -> None:
-    run_id, approval = await waiting_run(app, client, world, payout(timeout=0.2, default="approve"))
+    run_id, approval = await waiting_run(app, client, world, payout(timeout=3600, default="approve"))
     assert approval["due_at"] is not None
     assert approval["default_outcome"] == "approve"
     state: AppState = app.state.smeflow
@@ -230,7 +229,10 @@ async def test_the_due_time_applies_the_default_outcome(
         "status"
     ] == "pending"
 
-    await asyncio.sleep(0.3)
+    # An hour later (moved, not waited for):
+    owner_conn.execute(
+        "UPDATE approvals SET due_at = now() - interval '1 second' WHERE id = %s", (approval["id"],)
+    )
     await state.runs.sweep()
     expired = (await client.get(f"{API}/approvals/{approval['id']}", headers=world.a.user("viewer"))).json()
     assert (expired["status"], expired["outcome"], expired["decided_by"]) == (
@@ -291,16 +293,79 @@ async def test_the_inbox_lists_pending_first_and_filters(
 async def test_an_ended_runs_approval_expires_without_queueing_it(
     app: FastAPI, client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection
 ) -> None:
-    run_id, approval = await waiting_run(app, client, world, payout(timeout=0.2))
+    run_id, approval = await waiting_run(app, client, world, payout(timeout=3600))
     owner_conn.execute("UPDATE runs SET status = 'cancelled' WHERE id = %s", (run_id,))
     url = f"{API}/approvals/{approval['id']}"
     refused = await client.post(f"{url}/decision", headers=world.a.user("admin"), json={"outcome": "approve"})
     body = assert_problem(refused, 409, "conflict")
     assert "ended" in body["detail"]
-    await asyncio.sleep(0.3)
+    owner_conn.execute(
+        "UPDATE approvals SET due_at = now() - interval '1 second' WHERE id = %s", (approval["id"],)
+    )
     await app.state.smeflow.runs.sweep()
     expired = (await client.get(url, headers=world.a.user("viewer"))).json()
     assert (expired["status"], expired["outcome"]) == ("expired", "rejected")
     assert (await client.get(f"{API}/runs/{run_id}", headers=world.a.user("viewer"))).json()[
         "status"
     ] == "cancelled"
+
+
+def review_until_approved() -> dict[str, Any]:
+    """trigger → ask (approval) → approved? done : fix (core.set) → ask again: a loop through an
+    approval, as in "the manager rejects the quote, staff revise it, the manager looks again"."""
+    return {
+        "schema_version": 1,
+        "name": "Quote review",
+        "triggers": [{"kind": "manual"}],
+        "nodes": [
+            {"id": "start", "kind": "trigger"},
+            {"id": "ask", "kind": "approval", "config": {"title": "Send the quote?", "role": "admin"}},
+            {"id": "fix", "kind": "action", "config": {"action": "core.set", "input": {"revised": True}}},
+            {"id": "done", "kind": "end", "config": {"output": {"outcome": "nodes.ask.outcome"}}},
+        ],
+        "edges": [
+            {"from": "start", "to": "ask"},
+            {"from": "ask", "to": "done", "condition": 'nodes.ask.outcome == "approved"'},
+            {"from": "ask", "to": "fix", "condition": 'nodes.ask.outcome == "rejected"'},
+            {"from": "fix", "to": "ask"},
+        ],
+    }
+
+
+async def test_an_approval_in_a_loop_asks_again_on_each_pass(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    run_id, first = await waiting_run(app, client, world, review_until_approved())
+    admin = world.a.user("admin")
+    rejected = await client.post(
+        f"{API}/approvals/{first['id']}/decision", headers=admin, json={"outcome": "reject"}
+    )
+    assert rejected.status_code == 200, rejected.text
+    await drain(app)
+
+    # The second pass asks anew: a new pending approval, the run waits again.
+    assert (await client.get(f"{API}/runs/{run_id}", headers=admin)).json()["status"] == "waiting"
+    pending = await client.get(
+        f"{API}/approvals", headers=admin, params={"run_id": run_id, "status": "pending"}
+    )
+    (second,) = pending.json()["items"]
+    assert second["id"] != first["id"]
+    assert second["node_id"] == "ask"
+    approved = await client.post(
+        f"{API}/approvals/{second['id']}/decision", headers=admin, json={"outcome": "approve"}
+    )
+    assert approved.status_code == 200, approved.text
+    await drain(app)
+
+    run = (await client.get(f"{API}/runs/{run_id}", headers=admin)).json()
+    assert (run["status"], run["output"]) == ("succeeded", {"outcome": "approved"})
+    steps = (await client.get(f"{API}/runs/{run_id}/events", headers=admin)).json()["items"]
+    assert [(e["node_id"], e["status"]) for e in steps] == [
+        ("start", "succeeded"),
+        ("ask", "waiting"),
+        ("ask", "succeeded"),
+        ("fix", "succeeded"),
+        ("ask", "waiting"),
+        ("ask", "succeeded"),
+        ("done", "succeeded"),
+    ]

@@ -1,7 +1,8 @@
 """The approvals table: a decision a waiting run asks of a person (migration ``0004_approvals``).
 
-Key contracts: one row per run and approval node (``(tenant_id, run_id, node_id)`` is unique), so
-re-executing the node never asks twice; ``details`` holds the evaluated ``details`` expressions
+Key contracts: one row per run, approval node and visit of the node (``(tenant_id, run_id,
+node_id, visit)`` is unique, migration ``0010_visits``), so re-executing the node never asks twice
+while a loop through it asks again on each pass; ``details`` holds the evaluated ``details`` expressions
 (what the person deciding needs to see); ``role`` is the least role that may decide. ``status``
 goes from ``pending`` to ``approved`` / ``rejected`` (a person decided) or ``expired`` (the due
 time passed and the system applied ``default_outcome``), once.
@@ -13,7 +14,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKeyConstraint, Index, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,7 +40,8 @@ class Approval(Base):
     __tablename__ = "approvals"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "run_id"], ["runs.tenant_id", "runs.id"], ondelete="CASCADE"),
-        UniqueConstraint("tenant_id", "run_id", "node_id"),
+        UniqueConstraint("tenant_id", "run_id", "node_id", "visit"),
+        CheckConstraint("visit >= 1", name="visit"),
         CheckConstraint("status IN ('pending', 'approved', 'rejected', 'expired')", name="status"),
         CheckConstraint("role IN ('owner', 'admin', 'staff')", name="role"),
         CheckConstraint("default_outcome IN ('approve', 'reject')", name="default_outcome"),
@@ -42,6 +53,7 @@ class Approval(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=new_id)
     run_id: Mapped[uuid.UUID] = mapped_column(UUID)
     node_id: Mapped[str] = mapped_column(Text)
+    visit: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     title: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB)
     role: Mapped[str] = mapped_column(Text)

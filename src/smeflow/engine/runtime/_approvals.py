@@ -63,14 +63,15 @@ async def open_approval(
     run_id: uuid.UUID,
     node_id: str,
     *,
+    visit: int = 1,
     title: str,
     details: dict[str, Any],
     role: str,
     timeout_seconds: float | None,
     default_outcome: str,
 ) -> Opened:
-    """The run's pending approval for ``node_id``, created (committed on return) if it is the
-    first time the step asks."""
+    """The run's approval for visit ``visit`` of ``node_id``, created (committed on return) if it
+    is the first time the step asks on that visit."""
     now = utcnow()
     async with db.transaction(DbScope.tenant(tenant_id)) as session:
         created = (
@@ -81,6 +82,7 @@ async def open_approval(
                     id=new_id(),
                     run_id=run_id,
                     node_id=node_id,
+                    visit=visit,
                     title=title,
                     details=details,
                     role=role,
@@ -98,7 +100,10 @@ async def open_approval(
         existing = (
             await session.execute(
                 select(Approval.id).where(
-                    Approval.tenant_id == tenant_id, Approval.run_id == run_id, Approval.node_id == node_id
+                    Approval.tenant_id == tenant_id,
+                    Approval.run_id == run_id,
+                    Approval.node_id == node_id,
+                    Approval.visit == visit,
                 )
             )
         ).scalar_one()
