@@ -3,6 +3,7 @@ management commands against the suite's database."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -11,7 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -19,8 +22,13 @@ import pytest
 from sqlalchemy import URL
 from typer.testing import CliRunner
 
+from smeflow.audit import Actor
 from smeflow.cli import app
-from smeflow.db import to_libpq
+from smeflow.cli._main import console as cli_console
+from smeflow.db import Database, DbScope, bind_scope, to_libpq
+from smeflow.engine.workflows import create_workflow, publish
+from smeflow.settings import Settings
+from smeflow.tenancy import get_tenant_by_slug
 
 runner = CliRunner()
 
@@ -144,3 +152,108 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(cli_env: None, owner_conn
     assert "not found" in result.output
     assert owner_conn.execute("SELECT count(*) FROM tenants").fetchone() == (0,)
     assert owner_conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+def doubler() -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "name": "Doubler",
+        "input_schema": {
+            "type": "object",
+            "properties": {"amount": {"type": "integer"}},
+            "required": ["amount"],
+        },
+        "triggers": [{"kind": "manual"}],
+        "nodes": [
+            {"id": "start", "kind": "trigger"},
+            {
+                "id": "prep",
+                "kind": "action",
+                "config": {"action": "core.set", "input": {"total": "=input.amount * 2"}},
+            },
+            {"id": "done", "kind": "end", "config": {"output": {"total": "vars.total"}}},
+        ],
+        "edges": [{"from": "start", "to": "prep"}, {"from": "prep", "to": "done"}],
+    }
+
+
+def publish_doubler(settings: Settings, slug: str) -> None:
+    async def work() -> None:
+        db = Database.from_settings(settings)
+        try:
+            async with db.transaction(DbScope.platform()) as session:
+                tenant = await get_tenant_by_slug(session, slug)
+                await bind_scope(session, DbScope.tenant(tenant.id))
+                workflow, _ = await create_workflow(session, Actor.system(), tenant.id, "Doubler", doubler())
+                await publish(session, Actor.system(), tenant.id, workflow.id)
+        finally:
+            await db.dispose()
+
+    asyncio.run(work())
+
+
+def _fails(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 1, result.output
+    return " ".join(result.output.split())  # rich wraps long lines
+
+
+def test_runs_commands(
+    cli_env: None, owner_conn: psycopg.Connection, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_console, "width", 160)  # a wide terminal: the tables are not cut
+    _ok("tenants", "create", "amani-salon", "--name", "Amani Salon", "--country", "KE")
+    monkeypatch.setenv("SMEFLOW_MIGRATE_ON_START", "false")  # migrated by the first command
+    publish_doubler(settings, "amani-salon")
+
+    out = _ok("runs", "start", "amani-salon", "Doubler", "--input", '{"amount": 21}')
+    queued = re.search(r"run (\S+) queued", out)
+    assert queued is not None, out
+    jobs = owner_conn.execute("SELECT count(*) FROM engine.procrastinate_jobs WHERE status = 'todo'")
+    assert jobs.fetchone() == (1,)  # its job was queued with it
+
+    refused = [
+        (("runs", "start", "amani-salon", "Doubler", "--input", '{"amount": "lots"}'), "input.amount"),
+        (("runs", "start", "amani-salon", "Doubler", "--input", "amount=2"), "--input is not JSON"),
+        (("runs", "start", "amani-salon", "Doubler", "--input", "[2]"), "must be a JSON object"),
+        (("runs", "start", "amani-salon", "Doubler", "--version", "2"), "No such version"),
+        (("runs", "start", "no-such-shop", "Doubler"), "not found"),
+        (("runs", "start", "amani-salon", "Tripler"), "no workflow 'Tripler'"),
+        (("runs", "list", "amani-salon", "--status", "done"), "--status must be one of"),
+        (("runs", "show", "amani-salon", "not-a-uuid"), "not a run id"),
+        (("runs", "show", "amani-salon", str(uuid.uuid4())), "No such run"),
+    ]
+    for args, words in refused:
+        assert words in _fails(*args), args
+    assert owner_conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+
+    env = {k: v for k, v in os.environ.items()}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "smeflow", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        out = _ok(
+            "runs", "start", "amani-salon", "Doubler", "--input", '{"amount": 4}', "--wait", "--timeout", "60"
+        )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert "succeeded" in out
+    assert '"total": 8' in out
+    waited = re.search(r"run (\S+) queued", out)
+    assert waited is not None
+
+    listed = _ok("runs", "list", "amani-salon")
+    assert waited.group(1) in listed
+    assert "Doubler" in listed
+    assert "system:cli" in listed
+    assert waited.group(1) in _ok("runs", "list", "amani-salon", "--status", "succeeded")
+
+    shown = _ok("runs", "show", "amani-salon", waited.group(1))
+    assert "succeeded" in shown
+    assert '"amount": 4' in shown
+    for step in ("start", "prep", "done"):
+        assert step in shown

@@ -73,17 +73,32 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", f"{API}/workflows/{{workflow_id}}/versions"): Case(),
     ("GET", f"{API}/workflows/{{workflow_id}}/versions/{{version}}"): Case(),
     ("GET", f"{API}/workflows/{{workflow_id}}/diff"): Case(query={"from": 1, "to": 2}),
-    ("POST", f"{API}/workflows/{{workflow_id}}/runs"): Case(body={"input": {"customer": "Wanjiru"}}),
+    ("POST", f"{API}/workflows/{{workflow_id}}/webhook-secret"): Case(),
+    ("POST", f"{API}/workflows/{{workflow_id}}/runs"): Case(
+        body={"input": {"phone": "+254700000001", "customer": "Wanjiru"}}
+    ),
     ("GET", f"{API}/runs"): Case(),
     ("GET", f"{API}/runs/{{run_id}}"): Case(),
     ("GET", f"{API}/runs/{{run_id}}/events"): Case(),
     ("GET", f"{API}/approvals"): Case(),
     ("GET", f"{API}/approvals/{{approval_id}}"): Case(),
     ("POST", f"{API}/approvals/{{approval_id}}/decision"): Case(body={"outcome": "approve", "comment": "ok"}),
+    # signed with the workflow's secret, not a login: its isolation is in test_hooks_api.py
+    ("POST", f"{API}/hooks/{{tenant_slug}}/{{workflow_id_or_name}}"): Case(public=True),
 }
 
 # The resource a path parameter names, in a tenant.
-ID_PARAMS = ("tenant_id", "user_id", "key_id", "workflow_id", "version", "run_id", "approval_id")
+ID_PARAMS = (
+    "tenant_id",
+    "user_id",
+    "key_id",
+    "workflow_id",
+    "version",
+    "run_id",
+    "approval_id",
+    "tenant_slug",
+    "workflow_id_or_name",
+)
 
 # Each tenant's workflow (published twice) and a run of it, made by the ``world`` fixture below.
 WORKFLOWS: dict[uuid.UUID, uuid.UUID] = {}
@@ -106,7 +121,8 @@ async def published_workflow(db: Database, tenant_id: uuid.UUID) -> uuid.UUID:
 async def queued_run(db: Database, tenant_id: uuid.UUID, workflow_id: uuid.UUID) -> uuid.UUID:
     """A run of the workflow, accepted (``queued``) and never executed."""
     async with db.transaction(DbScope.tenant(tenant_id)) as session:
-        run = await start_run(session, Actor.system(), tenant_id, workflow_id, {"customer": "Achieng"})
+        data = {"phone": "+254700000002", "customer": "Achieng"}
+        run = await start_run(session, Actor.system(), tenant_id, workflow_id, data)
         return run.id
 
 
@@ -150,6 +166,8 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "version": "1",
         "run_id": str(RUNS[t.id]),
         "approval_id": str(APPROVALS[t.id]),
+        "tenant_slug": t.slug,
+        "workflow_id_or_name": str(WORKFLOWS[t.id]),
     }
 
 
@@ -262,7 +280,7 @@ async def test_another_tenants_resources_are_404_never_403(
     permission check (which does not depend on the id)."""
     a_ids, hidden = ids_of(world.a), set()
     for method, path, _ in api_routes(app):
-        if not any(f"{{{p}}}" in path for p in ID_PARAMS):
+        if not any(f"{{{p}}}" in path for p in ID_PARAMS) or CASES[(method, path)].public:
             continue
         perm = permission(app, method, path)
         for caller in callers_of(world.b):
@@ -290,6 +308,7 @@ async def test_another_tenants_resources_are_404_never_403(
         ("admin", "PATCH", f"{API}/workflows/{{workflow_id}}"),
         ("admin", "POST", f"{API}/workflows/{{workflow_id}}/publish"),
         ("api key", "POST", f"{API}/workflows/{{workflow_id}}/archive"),
+        ("admin", "POST", f"{API}/workflows/{{workflow_id}}/webhook-secret"),
         ("staff", "POST", f"{API}/workflows/{{workflow_id}}/runs"),
         ("viewer", "GET", f"{API}/runs/{{run_id}}"),
         ("api key", "GET", f"{API}/runs/{{run_id}}/events"),
@@ -445,6 +464,7 @@ async def test_too_small_a_role_is_403(
     assert ("viewer", "POST", f"{API}/workflows") in refused
     assert ("staff", "PATCH", f"{API}/workflows/{{workflow_id}}") in refused
     assert ("staff", "POST", f"{API}/workflows/{{workflow_id}}/publish") in refused
+    assert ("staff", "POST", f"{API}/workflows/{{workflow_id}}/webhook-secret") in refused
     assert ("users:read key", "GET", f"{API}/workflows") in refused
     assert ("operator", "GET", f"{API}/workflows") in refused
     assert ("viewer", "POST", f"{API}/workflows/{{workflow_id}}/runs") in refused

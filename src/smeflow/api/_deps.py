@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -141,12 +142,15 @@ async def _rate_limit(state: AppState, principal: Principal) -> None:
         if wait is not None:
             raise RateLimited(wait, "this API key is over its request rate")
     if principal.tenant_id is not None:
-        quota = settings.tier(principal.tier or "free")
-        wait = await state.limiter.hit(
-            f"tenant:{principal.tenant_id}", quota.requests_per_second, quota.burst
-        )
-        if wait is not None:
-            raise RateLimited(wait, "this tenant is over the request rate of its plan")
+        await limit_tenant(state, principal.tenant_id, principal.tier or "free")
+
+
+async def limit_tenant(state: AppState, tenant_id: uuid.UUID, tier: str) -> None:
+    """Take one request from the tenant's bucket (its plan's rate); :class:`RateLimited` if empty."""
+    quota = state.settings.tier(tier)
+    wait = await state.limiter.hit(f"tenant:{tenant_id}", quota.requests_per_second, quota.burst)
+    if wait is not None:
+        raise RateLimited(wait, "this tenant is over the request rate of its plan")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
@@ -190,6 +194,7 @@ __all__ = [
     "State",
     "app_state",
     "authenticate",
+    "limit_tenant",
     "own_scope",
     "permission_of",
     "require",

@@ -1,4 +1,5 @@
-"""``smeflow``: serve the API, migrate, manage tenants, users, API keys, and verify the audit log."""
+"""``smeflow``: serve the API, migrate, manage tenants, users, API keys, start and inspect workflow
+runs, and verify the audit log."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ tenants_app = typer.Typer(no_args_is_help=True, help="Tenants (the platform oper
 users_app = typer.Typer(no_args_is_help=True, help="Users and their roles in tenants.")
 apikeys_app = typer.Typer(no_args_is_help=True, help="API keys of a tenant.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+runs_app = typer.Typer(no_args_is_help=True, help="Workflow runs of a tenant: start, list, show.")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(runs_app, name="runs")
 
 console = Console()
 err = Console(stderr=True)
@@ -389,6 +392,87 @@ def audit_verify(
 
     if _run(work):
         raise typer.Exit(1)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+@runs_app.command("start")
+def runs_start(
+    tenant: Annotated[str, typer.Argument(help="tenant slug")],
+    workflow: Annotated[str, typer.Argument(help="the workflow's id or its exact name")],
+    input: Annotated[str, typer.Option("--input", help="the run's input: a JSON object")] = "{}",
+    version: Annotated[int | None, typer.Option(min=1, help="a published version; default: newest")] = None,
+    wait: Annotated[bool, typer.Option(help="wait until a worker has run it (or it waits)")] = False,
+    timeout: Annotated[float, typer.Option(min=0, help="seconds --wait waits at most")] = 300.0,
+) -> None:
+    """Start a run of a published workflow by hand; its input is checked against the workflow's
+    input schema. A worker executes it."""
+    import json
+
+    from smeflow.cli._runs import print_run, start, wait_for
+
+    try:
+        data = json.loads(input)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--input is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise _fail('--input must be a JSON object, such as \'{"phone": "+254700000001"}\'')
+
+    async def work(settings: Settings, db: Database) -> str:
+        run = await start(db, CLI_ACTOR, tenant, workflow, data, version)
+        console.print(f"run {run.id} queued", highlight=False)
+        if not wait:
+            return run.status
+        run = await wait_for(db, run, timeout)
+        print_run(console, run)
+        return run.status
+
+    status = _run(work)
+    if wait and status not in ("succeeded", "waiting"):
+        raise typer.Exit(1)
+
+
+@runs_app.command("list")
+def runs_list(
+    tenant: Annotated[str, typer.Argument(help="tenant slug")],
+    status: Annotated[str | None, typer.Option(help="only runs in this status")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """List a tenant's runs, newest first."""
+    from smeflow.cli._runs import list_table
+    from smeflow.engine.run_models import RUN_STATUSES
+
+    if status is not None and status not in RUN_STATUSES:
+        raise _fail(f"--status must be one of {', '.join(RUN_STATUSES)}")
+
+    async def work(settings: Settings, db: Database) -> None:
+        console.print(await list_table(db, tenant, status, limit))
+
+    _run(work)
+
+
+@runs_app.command("show")
+def runs_show(
+    tenant: Annotated[str, typer.Argument(help="tenant slug")],
+    run_id: Annotated[str, typer.Argument(help="the run's id")],
+) -> None:
+    """Show one run: its status, input, output or error, and its timeline of steps."""
+    import uuid
+
+    from smeflow.cli._runs import show
+
+    try:
+        parsed = uuid.UUID(run_id)
+    except ValueError as exc:
+        raise _fail(f"{run_id!r} is not a run id (a UUID)") from exc
+
+    async def work(settings: Settings, db: Database) -> None:
+        await show(db, console, tenant, parsed)
+
+    _run(work)
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

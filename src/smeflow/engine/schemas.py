@@ -1,5 +1,5 @@
 """Workflows and their runs in and out of the API: drafts, published versions, their problems and
-differences; runs and their step timelines."""
+differences; runs and their step timelines; webhook calls and secrets."""
 
 from __future__ import annotations
 
@@ -193,6 +193,22 @@ class RunEventsOut(BaseModel):
     items: list[RunEventOut]
 
 
+class HookAcceptedOut(BaseModel):
+    """The run a webhook call started (202), or the first run of a repeated Idempotency-Key (200)."""
+
+    run_id: uuid.UUID
+    status: RunStatus = Field(description="queued when just started; the first run's status when repeated")
+
+
+class WebhookSecretOut(BaseModel):
+    """A workflow's new webhook secret: shown this once, never again."""
+
+    workflow_id: uuid.UUID
+    secret: str = Field(description="sign calls with it: sha256=<hex HMAC-SHA256(secret, timestamp.body)>")
+    url: str = Field(description="where other systems send their calls (POST)")
+    created_at: datetime
+
+
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
 MAX_COMMENT_LENGTH = 2000
 
@@ -240,6 +256,7 @@ __all__ = [
     "ApprovalOut",
     "ApprovalStatus",
     "DiffOut",
+    "HookAcceptedOut",
     "NodeKindsOut",
     "Note",
     "ProblemOut",
@@ -252,6 +269,7 @@ __all__ = [
     "RunSummaryOut",
     "VersionOut",
     "VersionSummaryOut",
+    "WebhookSecretOut",
     "WorkflowCreate",
     "WorkflowName",
     "WorkflowOut",

@@ -9,7 +9,10 @@ Key contracts:
 - Publishing copies the draft into version ``latest_version + 1`` under a row lock on the
   workflow, so concurrent publishes of one workflow get consecutive, distinct numbers.
   Versions are immutable (the application role cannot UPDATE or DELETE them): a run pins one.
-- Archived workflows keep their versions readable but take no more edits or publishes.
+- Publishing also registers the version's schedule triggers (replacing the workflow's previous
+  ones; see :mod:`smeflow.engine.schedules`); archiving removes them.
+- Archived workflows keep their versions readable but take no more edits or publishes, and no
+  trigger (schedule or webhook) starts them any more.
 - Every change is audited (``workflow.created``, ``.updated``, ``.published``, ``.archived``)
   in the caller's transaction; functions flush, never commit. The session must be bound to
   ``tenant_id``; another tenant's workflow is :class:`~smeflow.errors.NotFound`, like one
@@ -39,6 +42,12 @@ from smeflow.engine.definitions import (
     validate_definition,
 )
 from smeflow.engine.models import Workflow, WorkflowVersion
+from smeflow.engine.schedules import (
+    FireScheduler,
+    defer_fires_after_commit,
+    register_schedules,
+    remove_schedules,
+)
 from smeflow.engine.schemas import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, MAX_NOTE_LENGTH
 from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from smeflow.identity import Principal
@@ -300,11 +309,19 @@ async def list_workflows(
 
 
 async def publish(
-    session: AsyncSession, actor: Acting, tenant_id: uuid.UUID, workflow_id: uuid.UUID, note: str = ""
+    session: AsyncSession,
+    actor: Acting,
+    tenant_id: uuid.UUID,
+    workflow_id: uuid.UUID,
+    note: str = "",
+    *,
+    scheduler: FireScheduler | None = None,
 ) -> WorkflowVersion:
-    """Publish the draft as version ``latest_version + 1`` and mark the workflow active.
+    """Publish the draft as version ``latest_version + 1`` and mark the workflow active; its
+    schedule triggers replace the workflow's (with ``scheduler``, their first fire jobs are
+    deferred once the transaction commits).
 
-    Records ``workflow.published`` (version, note, digest of the definition).
+    Records ``workflow.published`` (version, note, digest of the definition, schedules).
     :class:`ValidationFailed` listing every problem of the draft (fields ``definition.<path>``)
     and nothing written if it is not valid; :class:`Conflict` for an archived workflow."""
     _check_tenant(actor, tenant_id)
@@ -314,7 +331,7 @@ async def publish(
     _refuse_archived(workflow)
     definition = workflow.draft_definition
     try:
-        parse_definition(definition)
+        parsed = parse_definition(definition)
     except ValidationFailed as exc:
         count = len(exc.fields)
         raise ValidationFailed(
@@ -337,6 +354,7 @@ async def publish(
     workflow.status = "active"
     workflow.updated_at, workflow.updated_by = now, by
     await session.flush()
+    fires = await register_schedules(session, tenant_id, workflow.id, number, parsed, now=now)
     await record(
         session,
         tenant_id,
@@ -344,8 +362,15 @@ async def publish(
         "workflow.published",
         "workflow",
         str(workflow.id),
-        {"version": number, "note": note, "definition_sha256": definition_digest(definition)},
+        {
+            "version": number,
+            "note": note,
+            "definition_sha256": definition_digest(definition),
+            "next_fire_at": fires[0].isoformat() if fires else None,
+        },
     )
+    if scheduler is not None:
+        defer_fires_after_commit(session, scheduler, tenant_id, workflow.id, fires)
     return version
 
 
@@ -359,8 +384,9 @@ def _definition_field(path: str) -> str:
 async def archive(
     session: AsyncSession, actor: Acting, tenant_id: uuid.UUID, workflow_id: uuid.UUID
 ) -> Workflow:
-    """Archive the workflow (idempotent): no more edits or publishes; its versions stay
-    readable. Records ``workflow.archived`` when it changes."""
+    """Archive the workflow (idempotent): no more edits, publishes or triggered runs (its
+    schedules are removed); its versions stay readable. Records ``workflow.archived`` when it
+    changes."""
     _check_tenant(actor, tenant_id)
     workflow = await _locked(session, tenant_id, workflow_id)
     if workflow.status != "archived":
@@ -368,6 +394,7 @@ async def archive(
         workflow.status = "archived"
         workflow.updated_at, workflow.updated_by = utcnow(), _by(actor)
         await session.flush()
+        await remove_schedules(session, tenant_id, workflow.id)
         await record(
             session,
             tenant_id,

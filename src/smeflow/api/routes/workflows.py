@@ -4,8 +4,9 @@ A draft may be invalid: creating or changing one answers with the workflow and i
 ``problems`` (``[{path, code, message}]``, ``path`` inside the definition). Publishing an
 invalid draft is a 422 problem whose ``errors[].field`` is ``definition.<path>`` (the place in
 the workflow's draft, the ``definition`` field of the workflow) for every problem; nothing is
-written. Reading needs ``workflows:read``; changing drafts ``workflows:write``; publishing and
-archiving ``workflows:publish``.
+written. Reading needs ``workflows:read``; changing drafts ``workflows:write``; publishing,
+archiving and making the webhook secret ``workflows:publish``. Publishing registers the
+version's schedule triggers (their first fire jobs are queued when the request commits).
 """
 
 from __future__ import annotations
@@ -13,19 +14,21 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from smeflow.api._deps import State, require, require_tenant
 from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
 from smeflow.api.routes._fields import body_fields
 from smeflow.db import DbScope
 from smeflow.engine.definitions import node_kind_schemas
+from smeflow.engine.runtime import rotate_webhook_secret
 from smeflow.engine.schemas import (
     DiffOut,
     NodeKindsOut,
     PublishIn,
     VersionOut,
     VersionSummaryOut,
+    WebhookSecretOut,
     WorkflowCreate,
     WorkflowOut,
     WorkflowStatus,
@@ -157,7 +160,7 @@ async def publish_one(
     tenant_id, scope = _scope(principal)
     note = body.note if body is not None else ""
     async with state.db.transaction(scope) as session:
-        version = await publish(session, principal, tenant_id, workflow_id, note)
+        version = await publish(session, principal, tenant_id, workflow_id, note, scheduler=state.runs)
         return VersionOut.of(version)
 
 
@@ -169,6 +172,35 @@ async def archive_one(
     async with state.db.transaction(scope) as session:
         workflow = await archive(session, principal, tenant_id, workflow_id)
     return WorkflowOut.of(workflow, draft_problems(workflow))
+
+
+@router.post(
+    "/workflows/{workflow_id}/webhook-secret",
+    summary="Make (or replace) the workflow's webhook secret: shown this once, never again",
+    description=(
+        "Callers of the workflow's webhook sign each request with this secret. A replaced secret "
+        "stops working at once. The answer is the only place the secret is ever shown."
+    ),
+)
+async def webhook_secret(
+    workflow_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    state: State,
+    principal: Annotated[Principal, require("workflows:publish")],
+) -> WebhookSecretOut:
+    tenant_id, scope = _scope(principal)
+    async with state.db.transaction(scope) as session:
+        secret, row = await rotate_webhook_secret(session, state.settings, principal, tenant_id, workflow_id)
+    slug = request.state.caller.tenant.slug
+    base = (state.settings.public_url or str(request.base_url)).rstrip("/")
+    response.headers["Cache-Control"] = "no-store"
+    return WebhookSecretOut(
+        workflow_id=workflow_id,
+        secret=secret,
+        url=f"{base}/api/v1/hooks/{slug}/{workflow_id}",
+        created_at=row.created_at,
+    )
 
 
 @router.get("/workflows/{workflow_id}/versions", summary="The published versions, newest first")

@@ -11,7 +11,8 @@ Key contracts:
   (``input`` mappings, ``send_message.text``/``variables``, ``approval.title``) a string
   starting with ``=`` is CEL and anything else a literal (``==`` escapes a leading ``=``).
 * Durations are seconds (a positive number) or ISO-8601 (``PT15M``, ``P1DT2H``; no years or
-  months). Schedules are five-field cron in an IANA time zone.
+  months). Schedules are five-field cron in an IANA time zone (the tenant's when the trigger
+  names none); :func:`next_fire` / :func:`latest_fire` compute their fire times, DST-correct.
 * No implicit end: every node but ``end`` needs an outgoing edge; every cycle must pass through
   a ``wait``, ``form`` or ``approval`` node.
 """
@@ -22,7 +23,14 @@ from smeflow.engine.definitions._common import (
     MAX_NODES,
     RetryPolicy,
 )
-from smeflow.engine.definitions._cron import CronSchedule, is_timezone, parse_cron
+from smeflow.engine.definitions._cron import (
+    CronSchedule,
+    is_timezone,
+    latest_fire,
+    next_fire,
+    parse_cron,
+    time_zone,
+)
 from smeflow.engine.definitions._definition import (
     SCHEMA_VERSION,
     TRIGGER_KINDS,
@@ -124,10 +132,13 @@ __all__ = [
     "expression_error",
     "format_path",
     "is_timezone",
+    "latest_fire",
+    "next_fire",
     "node_kind_schemas",
     "parse_cron",
     "parse_definition",
     "parse_iso_duration",
+    "time_zone",
     "validate_definition",
     "value_expression",
     "value_literal",

@@ -46,11 +46,16 @@ class WebhookTrigger(Strict):
 
 
 class ScheduleTrigger(Strict):
-    """A run starts on a cron schedule."""
+    """A run starts on a cron schedule, with an empty input (see
+    :mod:`smeflow.engine.definitions._cron` for daylight-saving changes)."""
 
     kind: Literal["schedule"] = Field(description="the trigger kind")
     cron: CronText = Field(description="five-field cron: minute hour day-of-month month day-of-week")
-    timezone: TimeZoneName = Field("UTC", description="the IANA time zone the schedule is read in")
+    timezone: TimeZoneName | None = Field(
+        None,
+        description="the IANA time zone the schedule is read in; none: the tenant's time zone "
+        "(as it is when each fire time is computed)",
+    )
 
 
 class EventTrigger(Strict):

@@ -1,8 +1,10 @@
-"""A light check that ``input_schema`` is a JSON Schema of an object (no new dependency).
+"""A light check, at publish time, that ``input_schema`` is a JSON Schema of an object.
 
 It checks the keywords a form builder and a run's input check rely on (``type``, ``properties``,
-``required``, ``items``, ``enum``, the combinators, numeric and length limits, ``pattern``);
-other keywords are allowed, as JSON Schema allows them.
+``required``, ``items``, ``enum``, the combinators, numeric and length limits, ``pattern``,
+``$ref`` pointing inside the schema: no other document is ever fetched); other keywords are
+allowed, as JSON Schema allows them. A run's input is validated against the schema (JSON Schema
+2020-12, with ``jsonschema``) by the runtime when the run starts.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def _keyword(key: str, value: Any, loc: Loc, depth: int) -> Iterator[tuple[Loc, 
                 re.compile(value)
             except re.error as exc:
                 yield loc, f"pattern is not a valid regular expression: {exc}"
+    elif key == "$ref" and not (isinstance(value, str) and value.startswith("#")):
+        yield loc, "$ref must point inside this schema (such as #/$defs/address); nothing else is fetched"
     elif key in _SCHEMA_MAPS:
         if not isinstance(value, dict):
             yield loc, f"{key} must be an object of schemas"

@@ -46,6 +46,23 @@ Key contracts:
   queues the run again, and it resumes with the decision as the step's output.
 * Checkpoints and jobs live in the ``engine`` schema (created by migration ``0003_runs``); a
   finished run keeps only its last checkpoint.
+* A run's input is checked against its version's ``input_schema`` (JSON Schema 2020-12, a
+  validator cached per tenant + workflow + version) before anything is written: a mismatch is
+  :class:`ValidationFailed` listing every problem as ``input.<path>`` (see ``_inputs``).
+* Webhook trigger (:func:`accept_hook`): only the newest published version's ``webhook`` trigger
+  of a workflow that is not archived; anything else is one 404. With ``secret_required`` the
+  body is signed (``X-SMEFlow-Signature: sha256=<hex HMAC-SHA256(secret, "<ts>.<body>")>``,
+  ``X-SMEFlow-Timestamp`` within 5 minutes, constant-time compare; :func:`sign`), else 401 and
+  nothing stored. The secret is sealed at rest and shown once, by
+  :func:`rotate_webhook_secret`. An ``Idempotency-Key`` claims a unique trigger key: the same
+  key within 24 h returns the first run. One transaction; the job is deferred after commit.
+* Schedule trigger: publishing registers the version's schedules (``engine.schedules``); one
+  ``smeflow.fire_schedule`` job per (workflow, fire time) (``schedule_at``, queueing lock
+  :func:`fire_lock`) starts the run (input ``{}``, created by ``schedule:<cron>``) under the
+  unique trigger key ``schedule:<fire time>`` and defers the next fire: exactly once with any
+  number of workers, retries and restarts. Missed fire times fire once, for the latest; a job
+  whose schedule is gone does nothing; the sweeper re-creates a missing fire job (see
+  :mod:`smeflow.engine.runtime._schedules`).
 """
 
 from smeflow.engine.runtime._actions import (
@@ -66,15 +83,25 @@ from smeflow.engine.runtime._approvals import (
     list_approvals,
 )
 from smeflow.engine.runtime._compiler import SUPPORTED_KINDS, RunState, StepContext, build_graph
-from smeflow.engine.runtime._errors import StepFailed, TransientStepError, UnsupportedNode
+from smeflow.engine.runtime._errors import SignatureInvalid, StepFailed, TransientStepError, UnsupportedNode
+from smeflow.engine.runtime._inputs import check_input
 from smeflow.engine.runtime._keys import idempotency_key, thread_id
 from smeflow.engine.runtime._queue import EXECUTE_RUN, SWEEP, RunQueue, run_lock
 from smeflow.engine.runtime._runs import get_run, list_events, list_runs, start_run
 from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, RUN_CHANNEL, Runtime
+from smeflow.engine.runtime._schedules import FIRE_SCHEDULE, Fired, fire_lock, fire_schedule
+from smeflow.engine.runtime._webhooks import (
+    HookCall,
+    HookResult,
+    accept_hook,
+    rotate_webhook_secret,
+    sign,
+)
 
 __all__ = [
     "ENGINE_SCHEMA",
     "EXECUTE_RUN",
+    "FIRE_SCHEDULE",
     "RUN_CHANNEL",
     "SUPPORTED_KINDS",
     "SWEEP",
@@ -82,28 +109,38 @@ __all__ = [
     "ActionContext",
     "ActionRegistry",
     "Effect",
+    "Fired",
+    "HookCall",
+    "HookResult",
     "HttpRequestAction",
     "LogAction",
     "RunQueue",
     "RunState",
     "Runtime",
     "SetAction",
+    "SignatureInvalid",
     "StepContext",
     "StepFailed",
     "TransientStepError",
     "UnsupportedNode",
+    "accept_hook",
     "approval_cursor",
     "build_graph",
+    "check_input",
     "decide",
     "default_actions",
     "expire_due",
+    "fire_lock",
+    "fire_schedule",
     "get_approval",
     "get_run",
     "idempotency_key",
     "list_approvals",
     "list_events",
     "list_runs",
+    "rotate_webhook_secret",
     "run_lock",
+    "sign",
     "start_run",
     "thread_id",
 ]

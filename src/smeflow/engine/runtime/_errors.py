@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smeflow.errors import SMEFlowError
+from smeflow.errors import NotAuthenticated, SMEFlowError
 
 
 class StepFailed(SMEFlowError):
@@ -26,3 +26,10 @@ class UnsupportedNode(SMEFlowError):
     code = "unsupported_node"
     status = 422
     title = "The workflow uses a step the runtime cannot run yet"
+
+
+class SignatureInvalid(NotAuthenticated):
+    """A webhook call whose signature is missing, wrong or too old."""
+
+    code = "signature_invalid"
+    title = "The request's signature is not valid"

@@ -20,6 +20,8 @@ Each sweep does four things:
    deferred): executing one resumes it if it is due, or schedules its wake-up again.
 4. **Runs ``queued`` longer than ``sweep_after_seconds`` are deferred** (a defer lost after the
    accepting transaction committed, a crash in between); a job already waiting is enough.
+5. **Schedules due within a minute (or overdue) with no fire job get one** (see
+   :mod:`smeflow.engine.runtime._schedules`), and trigger keys older than 24 h are pruned.
 
 Re-executing a run resumes from its last checkpoint and replays journaled side effects (see the
 package docstring for the exact guarantee).
@@ -44,6 +46,13 @@ from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
 from smeflow.engine.runtime._approvals import expire_due
 from smeflow.engine.runtime._runtime import ENGINE_OPTIONS, Runtime, engine_conninfo
+from smeflow.engine.runtime._schedules import (
+    FIRE_SCHEDULE,
+    due_schedules,
+    fire_lock,
+    fire_schedule,
+    prune_trigger_keys,
+)
 from smeflow.engine.runtime._waits import WAKE_PRIORITY, wake_lock
 
 logger = logging.getLogger(__name__)
@@ -75,6 +84,12 @@ SELECT job.args,
 _LOCKS_WITH_JOBS = """
 SELECT DISTINCT lock FROM procrastinate_jobs
  WHERE lock = ANY(%(locks)s) AND status IN ('todo', 'doing')
+"""
+
+# Which of the given fire jobs' queueing locks have a job still to do (or doing).
+_FIRES_WITH_JOBS = """
+SELECT DISTINCT queueing_lock FROM procrastinate_jobs
+ WHERE queueing_lock = ANY(%(locks)s) AND status IN ('todo', 'doing')
 """
 
 
@@ -119,12 +134,22 @@ class RunQueue:
             if executed.wake_at is not None:  # waits at a wait step: wake it when it is due
                 await self.defer_wake(tenant, run, executed.wake_at)
 
+        @self.app.task(name=FIRE_SCHEDULE)
+        async def fire(tenant_id: str, workflow_id: str, fire_at: str) -> None:
+            tenant, workflow = uuid.UUID(tenant_id), uuid.UUID(workflow_id)
+            fired = await fire_schedule(
+                runtime.db, tenant, workflow, datetime.fromisoformat(fire_at), queue=self
+            )
+            for next_at in fired.next_fire_at:
+                await self.defer_fire(tenant, workflow, next_at)
+
         @self.app.periodic(cron=SWEEP_CRON, periodic_id="sweep")
         @self.app.task(name=SWEEP, queueing_lock=SWEEP)
         async def sweep(timestamp: int) -> None:
             await self.sweep()
 
         self._execute_task = execute_run
+        self._fire_task = fire
 
     async def __aenter__(self) -> RunQueue:
         await self.app.open_async()
@@ -157,6 +182,31 @@ class RunQueue:
         except AlreadyEnqueued:
             logger.debug("run %s already has a wake-up waiting", run_id)
 
+    async def defer_fire(self, tenant_id: uuid.UUID, workflow_id: uuid.UUID, fire_at: datetime) -> None:
+        """Schedule the workflow's fire job for ``fire_at`` (one per fire time: no duplicate)."""
+        try:
+            await self._fire_task.configure(
+                queueing_lock=fire_lock(workflow_id, fire_at), schedule_at=fire_at
+            ).defer_async(tenant_id=str(tenant_id), workflow_id=str(workflow_id), fire_at=fire_at.isoformat())
+        except AlreadyEnqueued:
+            logger.debug("workflow %s already has a fire job for %s", workflow_id, fire_at)
+
+    def defer_fire_soon(self, tenant_id: uuid.UUID, workflow_id: uuid.UUID, fire_at: datetime) -> None:
+        """:meth:`defer_fire` in the background (after a commit); a failure is left to the sweeper."""
+        task = asyncio.get_running_loop().create_task(
+            self._defer_fire_logged(tenant_id, workflow_id, fire_at)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _defer_fire_logged(
+        self, tenant_id: uuid.UUID, workflow_id: uuid.UUID, fire_at: datetime
+    ) -> None:
+        try:
+            await self.defer_fire(tenant_id, workflow_id, fire_at)
+        except Exception:
+            logger.exception("could not schedule the fire job of workflow %s; the sweeper will", workflow_id)
+
     def defer_soon(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
         """Defer in the background (after a commit); a failure is logged and left to the sweeper."""
         task = asyncio.get_running_loop().create_task(self._defer_logged(tenant_id, run_id))
@@ -186,7 +236,26 @@ class RunQueue:
         candidates = await self.runtime.requeue_candidates(self.sweep_after_seconds)
         for tenant_id, run_id in candidates:
             await self.defer_run(tenant_id, run_id)
+        acted += await self.schedule_missing_fires()
+        await prune_trigger_keys(self.runtime.db)
         return acted + len(candidates)
+
+    async def schedule_missing_fires(self) -> int:
+        """Defer the fire job of every schedule due within the sweep horizon (or overdue) that has
+        none waiting or running (a defer lost after a publish or a fire, a failed fire job);
+        how many."""
+        due = await due_schedules(self.runtime.db)
+        if not due:
+            return 0
+        rows = await self.app.connector.execute_query_all_async(
+            _FIRES_WITH_JOBS, locks=[fire_lock(workflow, at) for _, workflow, at in due]
+        )
+        busy = {row["queueing_lock"] for row in rows}
+        missing = [(t, w, at) for t, w, at in due if fire_lock(w, at) not in busy]
+        for tenant_id, workflow_id, fire_at in missing:
+            logger.info("workflow %s has no fire job for %s; scheduling it", workflow_id, fire_at)
+            await self.defer_fire(tenant_id, workflow_id, fire_at)
+        return len(missing)
 
     async def wake_stranded_runs(self) -> int:
         """Queue every run waiting at a wait step that has no job (its wake-up was lost); its

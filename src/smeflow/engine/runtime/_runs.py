@@ -3,6 +3,8 @@
 Key contracts: :func:`start_run` persists the run as ``queued`` and audits ``run.started`` in the
 caller's transaction, so an accepted run is never lost; the job is deferred only after that
 transaction commits (and the periodic sweeper defers any queued run whose job went missing).
+The input is checked against the pinned version's ``input_schema`` first (see ``_inputs``):
+a mismatch is :class:`ValidationFailed` listing every problem (``input.<path>``), nothing written.
 The session must be bound to ``tenant_id``; another tenant's run is :class:`NotFound`.
 """
 
@@ -18,7 +20,8 @@ from sqlalchemy.orm import Session
 from smeflow.audit import Actor, record
 from smeflow.core import new_id, utcnow
 from smeflow.engine.run_models import Run, RunEvent
-from smeflow.engine.workflows import get_version, get_workflow
+from smeflow.engine.runtime._inputs import check_input
+from smeflow.engine.workflows import get_workflow
 from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from smeflow.identity import Principal
 
@@ -47,7 +50,8 @@ async def start_run(
     With ``queue``, its job is deferred once that transaction commits.
 
     :class:`NotFound` for an unknown workflow or version; :class:`Conflict` if the workflow has
-    never been published; :class:`ValidationFailed` (field ``input``) if the input is not an object.
+    never been published; :class:`ValidationFailed` if the input is not an object (field
+    ``input``) or does not match the version's input schema (fields ``input.<path>``).
     """
     if isinstance(actor, Principal) and actor.tenant_id != tenant_id:
         raise NotFound("No such workflow")
@@ -61,11 +65,29 @@ async def start_run(
         if workflow.latest_version is None:
             raise Conflict("The workflow has no published version to run yet")
         version = workflow.latest_version
-    await get_version(session, tenant_id, workflow_id, version)
-    who = _actor(actor)
+    await check_input(session, tenant_id, workflow_id, version, input)  # NotFound for no such version
+    return await accept_run(session, _actor(actor), tenant_id, workflow_id, version, input, queue=queue)
+
+
+async def accept_run(
+    session: AsyncSession,
+    who: Actor,
+    tenant_id: uuid.UUID,
+    workflow_id: uuid.UUID,
+    version: int,
+    input: dict[str, Any],
+    *,
+    queue: RunQueue | None = None,
+    run_id: uuid.UUID | None = None,
+    created_by: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Run:
+    """Store a run whose workflow, version and input the caller has already checked (a trigger):
+    ``queued``, audited ``run.started`` (with ``details`` added), its job deferred after commit
+    with ``queue``. ``created_by`` defaults to the actor (``"<type>:<id>"``)."""
     run = Run(
         tenant_id=tenant_id,
-        id=new_id(),
+        id=run_id or new_id(),
         workflow_id=workflow_id,
         version=version,
         status="queued",
@@ -73,7 +95,7 @@ async def start_run(
         output=None,
         error=None,
         cost_micros=0,
-        created_by=f"{who.type}:{who.id}",
+        created_by=created_by or f"{who.type}:{who.id}",
         created_at=utcnow(),
     )
     session.add(run)
@@ -85,7 +107,7 @@ async def start_run(
         "run.started",
         "run",
         str(run.id),
-        {"workflow_id": str(workflow_id), "version": version},
+        {"workflow_id": str(workflow_id), "version": version} | (details or {}),
     )
     if queue is not None:
         _defer_after_commit(session, queue, tenant_id, run.id)
