@@ -12,10 +12,13 @@ Key contracts:
   starting with ``=`` is CEL and anything else a literal (``==`` escapes a leading ``=``).
 * Durations are seconds (a positive number) or ISO-8601 (``PT15M``, ``P1DT2H``; no years or
   months). Schedules are five-field cron in an IANA time zone.
+* :func:`check_answers` checks a person's answers to a form against its fields (every problem,
+  at ``answers.<name>``) and normalises them; the rules per field type are in ``_answers``.
 * No implicit end: every node but ``end`` needs an outgoing edge; every cycle must pass through
   a ``wait``, ``form`` or ``approval`` node.
 """
 
+from smeflow.engine.definitions._answers import NATIONAL_ID_KINDS, check_answers
 from smeflow.engine.definitions._common import (
     ID_PATTERN,
     MAX_EDGES,
@@ -80,6 +83,7 @@ __all__ = [
     "ID_PATTERN",
     "MAX_EDGES",
     "MAX_NODES",
+    "NATIONAL_ID_KINDS",
     "NODE_KINDS",
     "PAUSE_KINDS",
     "PROBLEM_CODES",
@@ -119,6 +123,7 @@ __all__ = [
     "WaitNode",
     "WebhookTrigger",
     "WorkflowDefinition",
+    "check_answers",
     "definition_diff",
     "duration_seconds",
     "expression_error",
