@@ -21,6 +21,7 @@ from smeflow.audit import Actor
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime import start_run
 from smeflow.engine.runtime._approvals import open_approval
+from smeflow.engine.runtime._forms import open_form
 from smeflow.engine.workflows import create_workflow, publish
 from smeflow.identity import Principal, create_api_key
 
@@ -85,6 +86,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", f"{API}/approvals/{{approval_id}}/decision"): Case(body={"outcome": "approve", "comment": "ok"}),
     # signed with the workflow's secret, not a login: its isolation is in test_hooks_api.py
     ("POST", f"{API}/hooks/{{tenant_slug}}/{{workflow_id_or_name}}"): Case(public=True),
+    ("GET", f"{API}/forms"): Case(),
+    ("GET", f"{API}/forms/{{form_id}}"): Case(),
+    ("POST", f"{API}/forms/{{form_id}}/answers"): Case(body={"answers": {"service": "Braids"}}),
 }
 
 # The resource a path parameter names, in a tenant.
@@ -98,12 +102,14 @@ ID_PARAMS = (
     "approval_id",
     "tenant_slug",
     "workflow_id_or_name",
+    "form_id",
 )
 
 # Each tenant's workflow (published twice) and a run of it, made by the ``world`` fixture below.
 WORKFLOWS: dict[uuid.UUID, uuid.UUID] = {}
 RUNS: dict[uuid.UUID, uuid.UUID] = {}
 APPROVALS: dict[uuid.UUID, uuid.UUID] = {}
+FORMS: dict[uuid.UUID, uuid.UUID] = {}
 WORKFLOW_NAME = "Booking funnel"
 
 
@@ -146,14 +152,27 @@ async def pending_approval(db: Database, t: TenantWorld, run_id: uuid.UUID) -> u
     return opened.id
 
 
+def form_title(slug: str) -> str:
+    return f"Book a visit at {slug}"
+
+
+async def pending_form(db: Database, t: TenantWorld, run_id: uuid.UUID) -> uuid.UUID:
+    """A pending form of the run, as its form step opens it."""
+    options = ["Haircut", "Braids", f"Special of {t.slug}"]
+    fields = [{"name": "service", "type": "single_choice", "label": "Which service?", "options": options}]
+    opened = await open_form(db, t.id, run_id, "ask", title=form_title(t.slug), fields=fields)
+    return opened.id
+
+
 @pytest.fixture
 async def world(world: World, db: Database) -> World:
     """The API tests' world, each tenant with a workflow published as versions 1 and 2, a run of
-    it, and a pending approval of that run."""
+    it, and a pending approval and a pending form of that run."""
     for t in (world.a, world.b):
         WORKFLOWS[t.id] = await published_workflow(db, t.id)
         RUNS[t.id] = await queued_run(db, t.id, WORKFLOWS[t.id])
         APPROVALS[t.id] = await pending_approval(db, t, RUNS[t.id])
+        FORMS[t.id] = await pending_form(db, t, RUNS[t.id])
     return world
 
 
@@ -168,6 +187,7 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "approval_id": str(APPROVALS[t.id]),
         "tenant_slug": t.slug,
         "workflow_id_or_name": str(WORKFLOWS[t.id]),
+        "form_id": str(FORMS[t.id]),
     }
 
 
@@ -316,6 +336,9 @@ async def test_another_tenants_resources_are_404_never_403(
         ("staff", "POST", f"{API}/approvals/{{approval_id}}/decision"),
         ("owner", "POST", f"{API}/approvals/{{approval_id}}/decision"),
         ("api key", "POST", f"{API}/approvals/{{approval_id}}/decision"),
+        ("viewer", "GET", f"{API}/forms/{{form_id}}"),
+        ("staff", "POST", f"{API}/forms/{{form_id}}/answers"),
+        ("api key", "POST", f"{API}/forms/{{form_id}}/answers"),
     ]:
         assert example in hidden
 
@@ -337,6 +360,8 @@ async def test_another_tenants_resources_are_404_never_403(
     assert [(r["id"], r["status"]) for r in runs.json()["items"]] == [(str(RUNS[world.a.id]), "queued")]
     approval = await client.get(f"{API}/approvals/{APPROVALS[world.a.id]}", headers=admin)
     assert (approval.json()["status"], approval.json()["decided_by"]) == ("pending", None)
+    form = await client.get(f"{API}/forms/{FORMS[world.a.id]}", headers=admin)
+    assert (form.json()["status"], form.json()["answers"]) == ("pending", None)
 
 
 async def test_lists_never_show_another_tenants_rows(
@@ -371,6 +396,9 @@ async def test_lists_never_show_another_tenants_rows(
         str(APPROVALS[a.id]),
         approval_title(a.slug),
         f"customer of {a.slug}",
+        str(FORMS[a.id]),
+        form_title(a.slug),
+        f"Special of {a.slug}",
     }
     listed = 0
     for method, path, _ in api_routes(app):
@@ -394,6 +422,8 @@ async def test_lists_never_show_another_tenants_rows(
     assert [r["id"] for r in own_runs.json()["items"]] == [str(RUNS[world.b.id])]
     own_approvals = await client.get(f"{API}/approvals", headers=world.b.user("viewer"))
     assert [r["id"] for r in own_approvals.json()["items"]] == [str(APPROVALS[world.b.id])]
+    own_forms = await client.get(f"{API}/forms", headers=world.b.user("viewer"))
+    assert [r["id"] for r in own_forms.json()["items"]] == [str(FORMS[world.b.id])]
     # and filtering on A's ids finds nothing
     runs = await client.get(
         f"{API}/runs", params={"workflow_id": str(WORKFLOWS[a.id])}, headers=world.b.user("admin")
@@ -476,6 +506,11 @@ async def test_too_small_a_role_is_403(
     assert ("viewer", "POST", f"{API}/approvals/{{approval_id}}/decision") in refused
     assert ("users:read key", "GET", f"{API}/approvals") in refused
     assert ("operator", "POST", f"{API}/approvals/{{approval_id}}/decision") in refused
+    assert ("viewer", "GET", f"{API}/forms") in served
+    assert ("viewer", "GET", f"{API}/forms/{{form_id}}") in served
+    assert ("viewer", "POST", f"{API}/forms/{{form_id}}/answers") in refused
+    assert ("users:read key", "GET", f"{API}/forms") in refused
+    assert ("operator", "POST", f"{API}/forms/{{form_id}}/answers") in refused
 
     # the refused writes changed nothing
     members = await client.get(f"{API}/users", headers=a.user("admin"))
@@ -489,6 +524,8 @@ async def test_too_small_a_role_is_403(
     assert [r["id"] for r in runs.json()["items"]] == [str(RUNS[a.id])]
     approval = await client.get(f"{API}/approvals/{APPROVALS[a.id]}", headers=a.user("admin"))
     assert approval.json()["status"] == "pending"
+    form = await client.get(f"{API}/forms/{FORMS[a.id]}", headers=a.user("admin"))
+    assert form.json()["status"] == "pending"
 
 
 @pytest.mark.parametrize("role", ["viewer", "staff"])

@@ -1,5 +1,6 @@
 """Workflows and their runs in and out of the API: drafts, published versions, their problems and
-differences; runs and their step timelines; webhook calls and secrets."""
+differences; runs and their step timelines; the approvals and forms runs wait for; webhook
+calls and secrets."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from smeflow.engine.definitions import DefinitionProblem
 from smeflow.engine.models import Workflow, WorkflowVersion
@@ -245,6 +246,39 @@ class ApprovalOut(BaseModel):
     created_at: datetime
 
 
+FormStatus = Literal["pending", "answered"]
+
+
+class FormAnswersIn(BaseModel):
+    """Answers to a pending form: question name → answer (see ``fields`` of the form for what
+    each question accepts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: dict[str, JsonValue] = Field(description="question name → answer")
+
+
+class FormOut(BaseModel):
+    """Questions a waiting run asks, and their answers once given."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    run_id: uuid.UUID
+    node_id: str
+    title: str | None
+    fields: list[dict[str, Any]] = Field(
+        description="the questions in order: name, type, label, required, and options, min, max, currency"
+    )
+    status: FormStatus
+    answers: dict[str, Any] | None = Field(
+        description="question name → answer (null for an optional one left unanswered); null while pending"
+    )
+    answered_by: str | None = Field(description="user:<id>, api_key:<id> or system:<name>")
+    answered_at: datetime | None
+    created_at: datetime
+
+
 __all__ = [
     "MAX_COMMENT_LENGTH",
     "MAX_DESCRIPTION_LENGTH",
@@ -256,6 +290,9 @@ __all__ = [
     "ApprovalOut",
     "ApprovalStatus",
     "DiffOut",
+    "FormAnswersIn",
+    "FormOut",
+    "FormStatus",
     "HookAcceptedOut",
     "NodeKindsOut",
     "Note",

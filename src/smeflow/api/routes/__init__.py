@@ -5,6 +5,7 @@ from smeflow.api.routes import (
     approvals,
     audit,
     auth,
+    forms,
     health,
     hooks,
     me,
@@ -26,6 +27,7 @@ ROUTERS = [
     runs.router,
     approvals.router,
     hooks.router,
+    forms.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -13,10 +13,13 @@ Key contracts:
 * Durations are seconds (a positive number) or ISO-8601 (``PT15M``, ``P1DT2H``; no years or
   months). Schedules are five-field cron in an IANA time zone (the tenant's when the trigger
   names none); :func:`next_fire` / :func:`latest_fire` compute their fire times, DST-correct.
+* :func:`check_answers` checks a person's answers to a form against its fields (every problem,
+  at ``answers.<name>``) and normalises them; the rules per field type are in ``_answers``.
 * No implicit end: every node but ``end`` needs an outgoing edge; every cycle must pass through
   a ``wait``, ``form`` or ``approval`` node.
 """
 
+from smeflow.engine.definitions._answers import NATIONAL_ID_KINDS, check_answers
 from smeflow.engine.definitions._common import (
     ID_PATTERN,
     MAX_EDGES,
@@ -88,6 +91,7 @@ __all__ = [
     "ID_PATTERN",
     "MAX_EDGES",
     "MAX_NODES",
+    "NATIONAL_ID_KINDS",
     "NODE_KINDS",
     "PAUSE_KINDS",
     "PROBLEM_CODES",
@@ -127,6 +131,7 @@ __all__ = [
     "WaitNode",
     "WebhookTrigger",
     "WorkflowDefinition",
+    "check_answers",
     "definition_diff",
     "duration_seconds",
     "expression_error",

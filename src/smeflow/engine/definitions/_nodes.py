@@ -203,6 +203,9 @@ class AgentConfig(Strict):
     confidence_threshold: float = Field(
         0.7, ge=0, le=1, description="below this confidence the agent asks a person instead of answering"
     )
+    review_role: Role = Field(
+        "staff", description="the least role that may approve an answer the agent is not sure of"
+    )
 
 
 class SendMessageConfig(Strict):

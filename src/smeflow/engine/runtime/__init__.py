@@ -35,15 +35,29 @@ Key contracts:
   allows private networks (``SMEFLOW_HTTP_ALLOW_PRIVATE_NETWORKS``).
 * When a run finishes, PostgreSQL channel :data:`RUN_CHANNEL` is told ``"<tenant> <run> <status>"``
   at commit.
-* Supported node kinds: trigger, action, condition, approval, wait (``duration``/``until``; an
-  ``event`` wait is refused), end. A definition with any other kind is refused when compiled
-  (:class:`UnsupportedNode`, every such step named).
+* Supported node kinds: trigger, action, condition, approval, form, wait (``duration``/``until``;
+  an ``event`` wait is refused), agent, send_message, end. A definition with any other kind, an
+  action or agent that is not installed, or a message on a channel with no sender is refused when
+  compiled (:class:`UnsupportedNode`, every such step named with its path).
 * A wait step computes its due time once, interrupts (``waiting``) and is woken by a job scheduled
   at that time; an early job leaves it waiting; the sweeper queues a waiting run with no job (see
   :mod:`smeflow.engine.runtime._waits`).
 * An approval step opens one approval per run and node and interrupts the run (``waiting``); a
   decision (:func:`decide`) or its due time passing (:func:`expire_due`, from the sweeper)
   queues the run again, and it resumes with the decision as the step's output.
+* A form step opens one form per run and node and interrupts the run (``waiting``); answering it
+  (:func:`answer_form`: answers checked per field type, every problem at ``answers.<name>``;
+  answered once; audited ``form.answered``) queues the run again, and it resumes with
+  ``{"answers", "answered_by"}`` as the step's output (``nodes.<id>.answers.<name>``). The
+  sweeper leaves a run waiting on a pending form alone (it waits for a person, not a time).
+* An agent step asks an :class:`Agent` of the runtime's :class:`AgentRegistry` (default: the
+  offline ``rules`` agent). Its reply is journaled like a write (key run + node) and its
+  ``cost_micros`` added to the run's ``cost_micros`` in the same transaction, so a re-executed run
+  never asks or pays twice. Below the step's ``confidence_threshold`` the step opens an approval
+  and waits: approved, the proposal is the output; rejected, the step fails (``on_error``).
+* A send_message step sends through the :class:`MessageSender` of its channel (the runtime's
+  :class:`SenderRegistry`; none by default) with the idempotency key run + node, journaled like a
+  write: a journaled message is never sent again.
 * Checkpoints and jobs live in the ``engine`` schema (created by migration ``0003_runs``); a
   finished run keeps only its last checkpoint.
 * A run's input is checked against its version's ``input_schema`` (JSON Schema 2020-12, a
@@ -75,6 +89,15 @@ from smeflow.engine.runtime._actions import (
     SetAction,
     default_actions,
 )
+from smeflow.engine.runtime._agents import (
+    Agent,
+    AgentCall,
+    AgentRegistry,
+    AgentReply,
+    AgentRequest,
+    RulesAgent,
+    default_agents,
+)
 from smeflow.engine.runtime._approvals import (
     approval_cursor,
     decide,
@@ -84,8 +107,16 @@ from smeflow.engine.runtime._approvals import (
 )
 from smeflow.engine.runtime._compiler import SUPPORTED_KINDS, RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import SignatureInvalid, StepFailed, TransientStepError, UnsupportedNode
+from smeflow.engine.runtime._forms import FormFilter, answer_form, form_cursor, get_form, list_forms
 from smeflow.engine.runtime._inputs import check_input
 from smeflow.engine.runtime._keys import idempotency_key, thread_id
+from smeflow.engine.runtime._messages import (
+    MessageSender,
+    OutboundMessage,
+    SendCall,
+    SenderRegistry,
+    SentMessage,
+)
 from smeflow.engine.runtime._queue import EXECUTE_RUN, SWEEP, RunQueue, run_lock
 from smeflow.engine.runtime._runs import get_run, list_events, list_runs, start_run
 from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, RUN_CHANNEL, Runtime
@@ -108,15 +139,27 @@ __all__ = [
     "Action",
     "ActionContext",
     "ActionRegistry",
+    "Agent",
+    "AgentCall",
+    "AgentRegistry",
+    "AgentReply",
+    "AgentRequest",
     "Effect",
     "Fired",
     "HookCall",
     "HookResult",
+    "FormFilter",
     "HttpRequestAction",
     "LogAction",
+    "MessageSender",
+    "OutboundMessage",
+    "RulesAgent",
     "RunQueue",
     "RunState",
     "Runtime",
+    "SendCall",
+    "SenderRegistry",
+    "SentMessage",
     "SetAction",
     "SignatureInvalid",
     "StepContext",
@@ -124,19 +167,24 @@ __all__ = [
     "TransientStepError",
     "UnsupportedNode",
     "accept_hook",
+    "answer_form",
     "approval_cursor",
     "build_graph",
     "check_input",
     "decide",
     "default_actions",
+    "default_agents",
     "expire_due",
     "fire_lock",
     "fire_schedule",
+    "form_cursor",
     "get_approval",
+    "get_form",
     "get_run",
     "idempotency_key",
     "list_approvals",
     "list_events",
+    "list_forms",
     "list_runs",
     "rotate_webhook_secret",
     "run_lock",

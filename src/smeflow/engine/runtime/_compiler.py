@@ -7,11 +7,13 @@ becomes a graph node named ``node_<id>`` (so no id collides with a state key) th
 run event. Routing: a ``condition`` node stores the edge it chose (``{"route": target}``) and the
 graph follows it; other nodes follow every outgoing edge whose condition holds (unconditional
 edges always); a node that failed for good goes to its ``on_error``. Supported kinds: trigger,
-action, condition, approval, wait (not ``event`` waits), end; the others are refused at compile
-time (:class:`UnsupportedNode`).
+action, condition, approval, form, wait (not ``event`` waits), agent, send_message, end; the
+others are refused at compile time (:class:`UnsupportedNode`), and so are an action or agent that
+is not installed and a channel with no sender.
 An ``approval`` node opens its approval (once) and interrupts the graph (LangGraph ``interrupt()``);
 resumed with the decision, its output is ``{"outcome": "approved"|"rejected", "comment",
-"decided_by"}``. A ``wait`` node interrupts until its due time (see :mod:`._waits`).
+"decided_by"}``. A ``wait`` node interrupts until its due time (see :mod:`._waits`). The
+``form``, ``agent`` and ``send_message`` executors are in :mod:`._executors`.
 """
 
 from __future__ import annotations
@@ -36,27 +38,42 @@ from smeflow.core import utcnow
 from smeflow.db import Database
 from smeflow.engine.definitions import (
     ActionNode,
+    AgentNode,
     ApprovalNode,
     ConditionNode,
     EndNode,
     Node,
     RetryPolicy,
+    SendMessageNode,
     WaitNode,
     WorkflowDefinition,
     duration_seconds,
 )
 from smeflow.engine.runtime._actions import JOURNALED_EFFECTS, ActionContext, ActionRegistry
+from smeflow.engine.runtime._agents import AgentRegistry, default_agents
 from smeflow.engine.runtime._approvals import open_approval
 from smeflow.engine.runtime._cel import evaluate, is_true, resolve
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError, UnsupportedNode
-from smeflow.engine.runtime._keys import idempotency_key
-from smeflow.engine.runtime._records import Journaled, read_journal, record_event, write_journal
+from smeflow.engine.runtime._executors import agent_step, form_step, send_message_step
+from smeflow.engine.runtime._messages import SenderRegistry
+from smeflow.engine.runtime._records import record_event, write_journal
+from smeflow.engine.runtime._visits import journaled_result, record_waiting, step_key, visit_of
 from smeflow.engine.runtime._waits import parse_due
 from smeflow.errors import FieldProblem, SMEFlowError
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_KINDS = ("trigger", "action", "condition", "approval", "wait", "end")
+SUPPORTED_KINDS = (
+    "trigger",
+    "action",
+    "condition",
+    "approval",
+    "form",
+    "wait",
+    "agent",
+    "send_message",
+    "end",
+)
 
 
 def _merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -139,22 +156,6 @@ Execute = Callable[[Node, RunState, StepContext], Awaitable[tuple[Any, Any, Upda
 def graph_node_name(node_id: str) -> str:
     """The graph node of a definition node."""
     return f"node_{node_id}"
-
-
-def visit_of(node: Node, state: RunState) -> int:
-    """Which visit of ``node`` the step executing now is (1 the first time; a loop passes again)."""
-    return (state.get("visits") or {}).get(node.id, 0) + 1
-
-
-def step_key(node: Node, state: RunState, ctx: StepContext) -> str:
-    """The idempotency key of the side effect of the step executing ``node`` now."""
-    return idempotency_key(ctx.run_id, node.id, visit_of(node, state))
-
-
-async def journaled_result(ctx: StepContext, key: str) -> Journaled | None:
-    """The journaled result of the side effect ``key``; ``None`` if it has not completed (no read
-    on a run's first execution, when nothing can have been journaled)."""
-    return None if ctx.fresh else await read_journal(ctx.db, ctx.tenant_id, ctx.run_id, key)
 
 
 def _delay(policy: RetryPolicy, attempt: int) -> float:
@@ -241,8 +242,7 @@ async def _approval(node: Node, state: RunState, ctx: StepContext) -> tuple[Any,
         default_outcome=config.default_outcome,
     )
     given = {"approval_id": str(opened.id)}
-    # Collected events of an execution that died before its pause was saved were never written.
-    if opened.created or (ctx.events is not None and node.id not in ctx.resumed):
+    if record_waiting(opened.created, node, ctx):
         await ctx.record(node, "waiting", input=given)
     answer = interrupt(given | {"node_id": node.id})  # the first time: the run stops here
     output = {key: answer.get(key) for key in ("outcome", "comment", "decided_by")}
@@ -347,7 +347,9 @@ def _router(definition: WorkflowDefinition, node: Node) -> Callable[[RunState], 
     return route
 
 
-def _refuse(definition: WorkflowDefinition, actions: ActionRegistry) -> None:
+def _refuse(
+    definition: WorkflowDefinition, actions: ActionRegistry, agents: AgentRegistry, senders: SenderRegistry
+) -> None:
     problems: list[FieldProblem] = []
     for index, node in enumerate(definition.nodes):
         if node.kind not in SUPPORTED_KINDS:
@@ -374,20 +376,65 @@ def _refuse(definition: WorkflowDefinition, actions: ActionRegistry) -> None:
                     "unknown_action",
                 )
             )
+        elif isinstance(node, AgentNode) and agents.get(node.config.agent) is None:
+            problems.append(
+                FieldProblem(
+                    f"definition.nodes[{index}].config.agent",
+                    f"no agent named {node.config.agent!r} is installed (step {node.id!r})",
+                    "unknown_agent",
+                )
+            )
+        elif isinstance(node, SendMessageNode):
+            problems.extend(_sender_problems(index, node, senders))
     if problems:
         raise UnsupportedNode("; ".join(p.message for p in problems), fields=problems)
 
 
-def build_graph(definition: WorkflowDefinition, actions: ActionRegistry) -> StateGraph[Any, Any, Any, Any]:
+def _sender_problems(index: int, node: SendMessageNode, senders: SenderRegistry) -> list[FieldProblem]:
+    channel = node.config.channel
+    sender = senders.get(channel)
+    if sender is None:
+        return [
+            FieldProblem(
+                f"definition.nodes[{index}].config.channel",
+                f"no sender for the {channel} channel is installed (step {node.id!r})",
+                "unknown_channel",
+            )
+        ]
+    if node.config.template is not None and not sender.renders_templates:
+        return [
+            FieldProblem(
+                f"definition.nodes[{index}].config.template",
+                f"the {channel} sender cannot send templates; give step {node.id!r} a text instead",
+                "not_supported",
+            )
+        ]
+    return []
+
+
+def build_graph(
+    definition: WorkflowDefinition,
+    actions: ActionRegistry,
+    *,
+    agents: AgentRegistry | None = None,
+    senders: SenderRegistry | None = None,
+) -> StateGraph[Any, Any, Any, Any]:
     """The (uncompiled) graph of ``definition``; :class:`UnsupportedNode` if it uses a node kind
-    the runtime cannot run yet or an action that is not installed (every such step is named)."""
-    _refuse(definition, actions)
+    the runtime cannot run yet, an action or agent that is not installed, or a channel with no
+    sender (every such step is named). ``agents``: the built-in ones if not given; ``senders``:
+    none if not given."""
+    agents = default_agents() if agents is None else agents
+    senders = SenderRegistry() if senders is None else senders
+    _refuse(definition, actions, agents, senders)
     executors: dict[str, Execute] = {
         "trigger": _trigger,
         "action": _action,
         "condition": _condition(definition),
         "approval": _approval,
+        "form": form_step,
         "wait": _wait,
+        "agent": agent_step(agents),
+        "send_message": send_message_step(senders),
         "end": _end,
     }
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=StepContext)
@@ -415,4 +462,12 @@ def build_graph(definition: WorkflowDefinition, actions: ActionRegistry) -> Stat
     return graph
 
 
-__all__ = ["SUPPORTED_KINDS", "RunState", "StepContext", "build_graph", "graph_node_name"]
+__all__ = [
+    "SUPPORTED_KINDS",
+    "Execute",
+    "RunState",
+    "StepContext",
+    "Update",
+    "build_graph",
+    "graph_node_name",
+]

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.core import utcnow
 from smeflow.db import Database, DbScope
-from smeflow.engine.run_models import RunEvent, StepJournal
+from smeflow.engine.run_models import Run, RunEvent, StepJournal
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +45,34 @@ async def read_journal(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID, ke
     return None if row is None else Journaled(row[0])
 
 
-async def write_journal(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID, key: str, result: Any) -> None:
-    """Journal a completed side effect (committed on return; a second write of a key is ignored)."""
+async def write_journal(
+    db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID, key: str, result: Any, *, cost_micros: int = 0
+) -> None:
+    """Journal a completed side effect (committed on return; a second write of a key is ignored).
+
+    ``cost_micros`` (what the effect cost) is added to the run's cost in the same transaction, and
+    only by the write that journals the key, so a replayed step never counts twice."""
     async with db.transaction(DbScope.tenant(tenant_id)) as session:
-        await session.execute(
-            insert(StepJournal)
-            .values(
-                tenant_id=tenant_id, run_id=run_id, idempotency_key=key, result=result, completed_at=utcnow()
+        written = (
+            await session.execute(
+                insert(StepJournal)
+                .values(
+                    tenant_id=tenant_id,
+                    run_id=run_id,
+                    idempotency_key=key,
+                    result=result,
+                    completed_at=utcnow(),
+                )
+                .on_conflict_do_nothing()
+                .returning(StepJournal.idempotency_key)
             )
-            .on_conflict_do_nothing()
-        )
+        ).scalar_one_or_none()
+        if written is not None and cost_micros:
+            await session.execute(
+                update(Run)
+                .where(Run.tenant_id == tenant_id, Run.id == run_id)
+                .values(cost_micros=Run.cost_micros + cost_micros)
+            )
 
 
 async def last_event_seq(session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> int:

@@ -33,14 +33,18 @@ from smeflow.core.context import run_id_var, tenant_id_var
 from smeflow.db import Database, DbScope, to_libpq
 from smeflow.engine.approval_models import Approval
 from smeflow.engine.definitions import parse_definition
+from smeflow.engine.form_models import Form
 from smeflow.engine.models import WorkflowVersion
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._actions import ActionRegistry, default_actions
+from smeflow.engine.runtime._agents import AgentRegistry, default_agents
 from smeflow.engine.runtime._approvals import mark_waiting, resume_command
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
+from smeflow.engine.runtime._forms import form_answers
 from smeflow.engine.runtime._http import guarded_client
 from smeflow.engine.runtime._keys import thread_id
+from smeflow.engine.runtime._messages import SenderRegistry
 from smeflow.engine.runtime._records import insert_events, last_event_seq
 from smeflow.engine.runtime._waits import next_wake, wake_answers
 from smeflow.errors import SMEFlowError
@@ -93,19 +97,26 @@ def engine_conninfo(db: Database) -> str:
 class Runtime:
     """Executes runs for one worker process: the checkpointer's pool, an HTTP client for actions
     (calling public addresses only unless ``allow_private_networks``: see :mod:`._http`), the
-    actions and the compiled-graph cache. Use as ``async with Runtime(db) as runtime``."""
+    actions, agents and message senders, and the compiled-graph cache. Use as
+    ``async with Runtime(db) as runtime``. ``agents`` defaults to the built-in ones (the offline
+    ``rules`` agent); ``senders`` to none (a workflow that sends a message is refused until the
+    channel's sender is installed)."""
 
     def __init__(
         self,
         db: Database,
         *,
         actions: ActionRegistry | None = None,
+        agents: AgentRegistry | None = None,
+        senders: SenderRegistry | None = None,
         http: httpx.AsyncClient | None = None,
         pool_size: int = 4,
         allow_private_networks: bool = False,
     ) -> None:
         self.db = db
         self.actions = actions or default_actions()
+        self.agents = agents if agents is not None else default_agents()
+        self.senders = senders if senders is not None else SenderRegistry()
         self._own_http = http is None
         self.http = http or guarded_client(allow_private=allow_private_networks)
         self._pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
@@ -145,7 +156,7 @@ class Runtime:
         compiled = self._graphs.get(key)
         if compiled is None:
             parsed = parse_definition(definition)
-            builder = build_graph(parsed, self.actions)
+            builder = build_graph(parsed, self.actions, agents=self.agents, senders=self.senders)
             compiled = Compiled(builder.compile(checkpointer=self.saver), parsed.durability)
             self._graphs[key] = compiled
             if len(self._graphs) > GRAPH_CACHE_SIZE:
@@ -258,6 +269,7 @@ class Runtime:
                     # is then empty though the run has not reached its end.
                     decided = await resume_command(self.db, tenant_id, snapshot)
                     answers: dict[str, Any] = dict(cast(Any, decided.resume)) if decided is not None else {}
+                    answers |= await form_answers(self.db, tenant_id, snapshot)
                     answers |= wake_answers(snapshot, utcnow())
                     if snapshot.interrupts and not answers and all(t.interrupts for t in snapshot.tasks):
                         # Nothing it waits for has come (an early job): it stays as it was, so a
@@ -342,8 +354,8 @@ class Runtime:
             return [(row[0], row[1]) for row in rows]
 
     async def waiting_without_approval(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """``(tenant, run)`` of every ``waiting`` run with no pending approval (all tenants): runs
-        at a ``wait`` step, each of which needs a wake-up job."""
+        """``(tenant, run)`` of every ``waiting`` run with no pending approval or form (all
+        tenants): runs at a ``wait`` step, each of which needs a wake-up job."""
         pending = (
             select(Approval.run_id)
             .where(
@@ -353,10 +365,15 @@ class Runtime:
             )
             .exists()
         )
+        asking = (
+            select(Form.run_id)
+            .where(Form.tenant_id == Run.tenant_id, Form.run_id == Run.id, Form.status == "pending")
+            .exists()
+        )
         async with self.db.transaction(DbScope.platform()) as session:
             rows = await session.execute(
                 select(Run.tenant_id, Run.id)
-                .where(Run.status == "waiting", ~pending)
+                .where(Run.status == "waiting", ~pending, ~asking)
                 .order_by(Run.created_at)
                 .limit(1000)
             )
