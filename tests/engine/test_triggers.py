@@ -435,7 +435,7 @@ async def test_a_schedule_due_in_two_seconds_starts_a_run_through_a_worker(
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
     owner_conn.execute("UPDATE workflow_schedules SET next_fire_at = %s", (due,))  # a fire time 2 s away
     assert await queue.sweep() == 1  # what the worker's own sweeper does every 5 s
-    worker = asyncio.create_task(queue.run_worker(wait=True, concurrency=2, fetch_job_polling_interval=0.2))
+    worker = asyncio.create_task(queue.run_worker(wait=True, concurrency=2))
     try:
         for _ in range(600):  # a minute at most
             runs = await runs_of(db, tenant_a)
