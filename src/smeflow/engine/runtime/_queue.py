@@ -2,7 +2,7 @@
 periodic sweeper (every 5 s, on whichever worker picks it up) that makes sure no accepted run is
 lost.
 
-Each sweep does four things:
+Each sweep does five things:
 
 1. **Jobs of dead workers are retried.** Every worker writes a heartbeat (procrastinate's
    ``procrastinate_workers`` table) every ``heartbeat_seconds``; a worker whose heartbeat is older
