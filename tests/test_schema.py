@@ -11,6 +11,7 @@ import smeflow.engine.approval_models
 import smeflow.engine.form_models
 import smeflow.engine.models
 import smeflow.engine.run_models
+import smeflow.engine.trigger_models
 import smeflow.identity.models
 import smeflow.tenancy.models  # noqa: F401  (registers the tables)
 from smeflow.db import Base

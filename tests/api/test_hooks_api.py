@@ -367,5 +367,9 @@ async def test_the_tenants_rate_limit_applies(
         with nothing_written(owner_conn):
             response = await call(client, t.slug, str(workflow.id), BOOKING, signed(secret, BOOKING))
             assert_limited(response, "tenant")
-        # an unknown webhook is not counted against anyone: it is 404 whatever the rate
+        # what is not the tenant's own call is refused as such, not counted against its rate
         assert_problem(await call(client, t.slug, str(uuid.uuid4()), BOOKING), 404, "not_found")
+        forged = signed("whsec_" + "A" * 43, BOOKING)
+        assert_problem(
+            await call(client, t.slug, str(workflow.id), BOOKING, forged), 401, "signature_invalid"
+        )

@@ -29,6 +29,7 @@ from smeflow.engine.definitions import (
 )
 from smeflow.engine.definitions._cron import _day_matches
 from smeflow.engine.runtime import RunQueue, check_input, fire_lock, fire_schedule, list_runs, start_run
+from smeflow.engine.runtime._schedules import prune_trigger_keys
 from smeflow.engine.trigger_models import WorkflowSchedule
 from smeflow.engine.workflows import archive, publish, update_draft
 from smeflow.errors import NotFound, ValidationFailed
@@ -435,7 +436,7 @@ async def test_a_schedule_due_in_two_seconds_starts_a_run_through_a_worker(
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
     owner_conn.execute("UPDATE workflow_schedules SET next_fire_at = %s", (due,))  # a fire time 2 s away
     assert await queue.sweep() == 1  # what the worker's own sweeper does every 5 s
-    worker = asyncio.create_task(queue.run_worker(wait=True, concurrency=2, fetch_job_polling_interval=0.2))
+    worker = asyncio.create_task(queue.run_worker(wait=True, concurrency=2))
     try:
         for _ in range(600):  # a minute at most
             runs = await runs_of(db, tenant_a)
@@ -457,3 +458,24 @@ async def test_a_schedule_due_in_two_seconds_starts_a_run_through_a_worker(
     assert schedule.next_fire_at.second == 0
     jobs = await fire_jobs(queue)  # the next fire time has its job
     assert [job["scheduled_at"] for job in jobs] == [schedule.next_fire_at]
+
+
+async def test_trigger_keys_older_than_a_day_are_pruned(
+    db: Database, tenant_a: uuid.UUID, tenant_b: uuid.UUID, owner_conn: psycopg.Connection
+) -> None:
+    for tenant in (tenant_a, tenant_b):
+        workflow = await published(db, tenant, every_minute())
+        (schedule,) = await schedules_of(db, tenant)
+        for minutes in range(3):
+            at = schedule.next_fire_at + timedelta(minutes=minutes)
+            owner_conn.execute("UPDATE workflow_schedules SET next_fire_at = %s", (at,))
+            assert len((await fire_schedule(db, tenant, workflow, at, now=at)).runs) == 1
+    owner_conn.execute(
+        "UPDATE trigger_keys SET created_at = created_at - interval '25 hours'"
+        " WHERE key IN (SELECT min(key) FROM trigger_keys GROUP BY tenant_id)"
+    )
+    assert await prune_trigger_keys(db) == 2  # one old key in each tenant
+    assert await prune_trigger_keys(db) == 0
+    left = owner_conn.execute("SELECT tenant_id, count(*) FROM trigger_keys GROUP BY tenant_id").fetchall()
+    assert sorted(left) == sorted([(tenant_a, 2), (tenant_b, 2)])
+    assert owner_conn.execute("SELECT count(*) FROM runs").fetchone() == (6,)  # runs are kept

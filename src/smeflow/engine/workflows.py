@@ -321,7 +321,7 @@ async def publish(
     schedule triggers replace the workflow's (with ``scheduler``, their first fire jobs are
     deferred once the transaction commits).
 
-    Records ``workflow.published`` (version, note, digest of the definition, schedules).
+    Records ``workflow.published`` (version, note, digest of the definition, first fire time).
     :class:`ValidationFailed` listing every problem of the draft (fields ``definition.<path>``)
     and nothing written if it is not valid; :class:`Conflict` for an archived workflow."""
     _check_tenant(actor, tenant_id)

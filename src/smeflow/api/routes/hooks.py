@@ -5,11 +5,12 @@
 answer), or **200** with the first run for an ``Idempotency-Key`` already used within 24 h.
 Refusals, in the order they are checked: 404 for anything that is not a webhook (unknown or
 inactive tenant, unknown or archived workflow, newest version without a webhook trigger: one
-answer for all), 429 over the tenant's request rate, 401 for a missing, wrong or stale signature
-(``X-SMEFlow-Timestamp`` + ``X-SMEFlow-Signature: sha256=<hex HMAC-SHA256(secret,
-"<timestamp>.<body>")>``, when the trigger requires one), 400 for a body that is not JSON, 422
-for a body that is not an object or does not match the workflow's input schema; the body limit
-of the API applies (413). A refused call stores nothing.
+answer for all), 401 for a missing, wrong or stale signature (``X-SMEFlow-Timestamp`` +
+``X-SMEFlow-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``, when the
+trigger requires one), 429 over the tenant's request rate (only calls that passed the signature
+count), 400 for a body that is not JSON, 422 for a body that is not an object or does not match
+the workflow's input schema; the body limit of the API applies (413). A refused call stores
+nothing.
 """
 
 from __future__ import annotations

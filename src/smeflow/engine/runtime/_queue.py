@@ -2,7 +2,7 @@
 periodic sweeper (every 5 s, on whichever worker picks it up) that makes sure no accepted run is
 lost.
 
-Each sweep does four things:
+Each sweep does five things:
 
 1. **Jobs of dead workers are retried.** Every worker writes a heartbeat (procrastinate's
    ``procrastinate_workers`` table) every ``heartbeat_seconds``; a worker whose heartbeat is older
@@ -64,6 +64,10 @@ DEFAULT_HEARTBEAT_SECONDS = 10.0
 DEFAULT_DEAD_AFTER_SECONDS = 30.0
 #: jobs a run may use up (each ending in failure) before the sweeper fails the run
 MAX_JOBS_PER_RUN = 5
+#: how often an idle worker looks for jobs that became due: a job scheduled for later (a wake-up,
+#: a schedule's fire time) starts within this long of its time (LISTEN/NOTIFY only announces a
+#: job when it is deferred; procrastinate's own default is 5 s)
+POLL_SECONDS = 1.0
 
 # The last execute_run job of each run that ended without finishing the run's job normally.
 _ENDED_BADLY = """
@@ -311,6 +315,7 @@ class RunQueue:
         """Execute jobs until stopped (``wait=False``: until the queue is empty); the worker sends
         a heartbeat every ``heartbeat_seconds``."""
         options.setdefault("update_heartbeat_interval", self.heartbeat_seconds)
+        options.setdefault("fetch_job_polling_interval", POLL_SECONDS)
         options.setdefault("stalled_worker_timeout", self.dead_after_seconds)
         await self.app.run_worker_async(
             wait=wait, concurrency=concurrency, install_signal_handlers=False, **options

@@ -11,7 +11,8 @@ Key contracts:
   (:func:`sign`). It is compared in constant time; a timestamp more than
   :data:`MAX_CLOCK_SKEW` from ours is refused (a replayed request). Anything wrong is
   :class:`SignatureInvalid` (401) and nothing is stored. The signature is checked before the
-  body is read as JSON, so an unsigned caller learns nothing about the workflow's input.
+  body is read as JSON, so an unsigned caller learns nothing about the workflow's input; and
+  before the tenant's rate limit (``admit``), so forged calls never use up the tenant's quota.
 * **Secret**: one per workflow, made (or replaced) only by :func:`rotate_webhook_secret`, which
   returns it that once; stored sealed (purpose ``webhook-secret``, bound to tenant + workflow).
   A replaced secret stops working at once.
@@ -70,7 +71,8 @@ MAX_KEY_LENGTH = 255
 WEBHOOK_ACTOR = Actor.system("webhook")
 _NO_HOOK = "No such webhook"
 
-#: called once the target is known, before anything is written (the API's per-tenant rate limit)
+#: called once the call is known to be the tenant's (signed, if the trigger says so), before
+#: anything is written: the API's per-tenant rate limit
 Admit = Callable[[uuid.UUID, str], Awaitable[None]]
 
 
@@ -303,12 +305,12 @@ async def accept_hook(
         if found is None or trigger is None:
             raise NotFound(_NO_HOOK)
         workflow_id, version, _, sealed = found
-        if admit is not None:
-            await admit(tenant_id, tier)
         signed = trigger.get("secret_required", True) is not False
         if signed:
             secret = _secret(settings, tenant_id, workflow_id, sealed)
             verify_signature(secret, call.timestamp, call.signature, call.body, moment)
+        if admit is not None:  # after the signature: forged calls never use up the tenant's rate
+            await admit(tenant_id, tier)
         data = parse_body(call.body)
         run_id = new_id()
         if key is not None and (first := await _claim(session, tenant_id, workflow_id, key, run_id, moment)):
