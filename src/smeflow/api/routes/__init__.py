@@ -1,6 +1,18 @@
 """The API's routers, in the order they appear in the OpenAPI document."""
 
-from smeflow.api.routes import apikeys, approvals, audit, auth, health, me, runs, tenants, users, workflows
+from smeflow.api.routes import (
+    apikeys,
+    approvals,
+    audit,
+    auth,
+    events,
+    health,
+    me,
+    runs,
+    tenants,
+    users,
+    workflows,
+)
 
 ROUTERS = [
     health.router,
@@ -13,6 +25,7 @@ ROUTERS = [
     workflows.router,
     runs.router,
     approvals.router,
+    events.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -17,6 +17,7 @@ Key contracts:
 """
 
 from smeflow.engine.definitions._common import (
+    EVENT_PATTERN,
     ID_PATTERN,
     MAX_EDGES,
     MAX_NODES,
@@ -76,6 +77,7 @@ from smeflow.engine.definitions._validate import (
 )
 
 __all__ = [
+    "EVENT_PATTERN",
     "FORM_FIELD_TYPES",
     "ID_PATTERN",
     "MAX_EDGES",

@@ -7,11 +7,13 @@ becomes a graph node named ``node_<id>`` (so no id collides with a state key) th
 run event. Routing: a ``condition`` node stores the edge it chose (``{"route": target}``) and the
 graph follows it; other nodes follow every outgoing edge whose condition holds (unconditional
 edges always); a node that failed for good goes to its ``on_error``. Supported kinds: trigger,
-action, condition, approval, wait (not ``event`` waits), end; the others are refused at compile
-time (:class:`UnsupportedNode`).
+action, condition, approval, wait, subworkflow, end; the others are refused at compile time
+(:class:`UnsupportedNode`), as is a sub-workflow step naming the definition's own workflow.
 An ``approval`` node opens its approval (once) and interrupts the graph (LangGraph ``interrupt()``);
 resumed with the decision, its output is ``{"outcome": "approved"|"rejected", "comment",
-"decided_by"}``. A ``wait`` node interrupts until its due time (see :mod:`._waits`).
+"decided_by"}``. A ``wait`` node interrupts until its due time (see :mod:`._waits`) or until an
+event it matches is emitted (:mod:`._event_waits`); a ``subworkflow`` node until its child run ends
+(:mod:`._subworkflows`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from smeflow.engine.definitions import (
     EndNode,
     Node,
     RetryPolicy,
+    SubworkflowNode,
     WaitNode,
     WorkflowDefinition,
     duration_seconds,
@@ -49,14 +52,16 @@ from smeflow.engine.runtime._actions import JOURNALED_EFFECTS, ActionContext, Ac
 from smeflow.engine.runtime._approvals import open_approval
 from smeflow.engine.runtime._cel import evaluate, is_true, resolve
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError, UnsupportedNode
+from smeflow.engine.runtime._event_waits import wait_for_event
 from smeflow.engine.runtime._keys import idempotency_key
 from smeflow.engine.runtime._records import read_journal, record_event, write_journal
-from smeflow.engine.runtime._waits import parse_due
+from smeflow.engine.runtime._subworkflows import run_subworkflow
+from smeflow.engine.runtime._waits import parse_due, spoken_duration
 from smeflow.errors import FieldProblem, SMEFlowError
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_KINDS = ("trigger", "action", "condition", "approval", "wait", "end")
+SUPPORTED_KINDS = ("trigger", "action", "condition", "approval", "wait", "subworkflow", "end")
 
 
 def _merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -213,24 +218,38 @@ async def _approval(node: Node, state: RunState, ctx: StepContext) -> tuple[Any,
 async def _wait(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
     assert isinstance(node, WaitNode)
     config = node.config
+    if config.event is not None:
+        return await wait_for_event(node, ctx)
     now = utcnow()
     if config.duration is not None:
         due = now + timedelta(seconds=duration_seconds(config.duration))
-    elif config.until is not None:
+    else:
+        assert config.until is not None
         value = evaluate(config.until, state, f"the time of {node.id!r}")
         due = parse_due(value, node.id, config.until)
-    else:  # refused when compiled
-        raise StepFailed(f"Step {node.id!r}: waiting for an event is not supported yet")
     given = {"due": due.astimezone(UTC).isoformat()}
     if due <= now:
         output = given | {"woke_at": now.isoformat()}
         return given, output, {"nodes": {node.id: output}}
+    wake: dict[str, Any] = {"node_id": node.id, "wake_at": given["due"]}
+    timeout = None if config.timeout is None else duration_seconds(config.timeout)
+    if timeout is not None and (deadline := now + timedelta(seconds=timeout)) < due:
+        wake |= {"wake_at": deadline.astimezone(UTC).isoformat(), "gives_up": True}
     if node.id not in ctx.resumed:
         await ctx.record(node, "waiting", input=given)
     # The first time the run stops here; the due time kept is this interrupt's (see _waits).
-    answer = interrupt({"node_id": node.id, "wake_at": given["due"]})
+    answer = interrupt(wake)
+    if answer.get("gave_up"):
+        raise StepFailed(
+            f"Step {node.id!r} waited {spoken_duration(timeout or 0)} for {given['due']} and gave up"
+        )
     output = {"due": answer.get("due"), "woke_at": answer.get("woke_at")}
     return {"due": answer.get("due")}, output, {"nodes": {node.id: output}}
+
+
+async def _subworkflow(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
+    assert isinstance(node, SubworkflowNode)
+    return await run_subworkflow(node, cast(dict[str, Any], state), ctx)
 
 
 async def _end(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
@@ -318,12 +337,13 @@ def _refuse(definition: WorkflowDefinition, actions: ActionRegistry) -> None:
                     "not_supported",
                 )
             )
-        elif isinstance(node, WaitNode) and node.config.event is not None:
+        elif isinstance(node, SubworkflowNode) and node.config.workflow == definition.name:
             problems.append(
                 FieldProblem(
-                    f"definition.nodes[{index}].config.event",
-                    f"waiting for an event is not supported by the runtime yet (step {node.id!r})",
-                    "not_supported",
+                    f"definition.nodes[{index}].config.workflow",
+                    f"step {node.id!r} runs its own workflow {definition.name!r}; a workflow cannot be "
+                    "its own sub-workflow",
+                    "self_subworkflow",
                 )
             )
         elif isinstance(node, ActionNode) and actions.get(node.config.action) is None:
@@ -340,7 +360,8 @@ def _refuse(definition: WorkflowDefinition, actions: ActionRegistry) -> None:
 
 def build_graph(definition: WorkflowDefinition, actions: ActionRegistry) -> StateGraph[Any, Any, Any, Any]:
     """The (uncompiled) graph of ``definition``; :class:`UnsupportedNode` if it uses a node kind
-    the runtime cannot run yet or an action that is not installed (every such step is named)."""
+    the runtime cannot run yet, an action that is not installed or a sub-workflow step naming the
+    definition's own workflow (every such step is named)."""
     _refuse(definition, actions)
     executors: dict[str, Execute] = {
         "trigger": _trigger,
@@ -348,6 +369,7 @@ def build_graph(definition: WorkflowDefinition, actions: ActionRegistry) -> Stat
         "condition": _condition(definition),
         "approval": _approval,
         "wait": _wait,
+        "subworkflow": _subworkflow,
         "end": _end,
     }
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=StepContext)

@@ -41,10 +41,14 @@ async def start_run(
     version: int | None = None,
     *,
     queue: RunQueue | None = None,
+    created_by: str | None = None,
+    parent: tuple[uuid.UUID, str] | None = None,
 ) -> Run:
     """Accept a run of ``workflow_id`` (its newest published version unless ``version`` is given)
     with ``input``: stored as ``queued`` and audited (``run.started``) in the caller's transaction.
-    With ``queue``, its job is deferred once that transaction commits.
+    With ``queue``, its job is deferred once that transaction commits. ``created_by`` says what
+    started it when that is not the actor itself (``event:booking.created``, ``run:<id>``);
+    ``parent`` is the run and step of which it is a sub-workflow run.
 
     :class:`NotFound` for an unknown workflow or version; :class:`Conflict` if the workflow has
     never been published; :class:`ValidationFailed` (field ``input``) if the input is not an object.
@@ -73,8 +77,10 @@ async def start_run(
         output=None,
         error=None,
         cost_micros=0,
-        created_by=f"{who.type}:{who.id}",
+        created_by=created_by or f"{who.type}:{who.id}",
         created_at=utcnow(),
+        parent_run_id=parent[0] if parent else None,
+        parent_node_id=parent[1] if parent else None,
     )
     session.add(run)
     await session.flush()
@@ -85,7 +91,8 @@ async def start_run(
         "run.started",
         "run",
         str(run.id),
-        {"workflow_id": str(workflow_id), "version": version},
+        {"workflow_id": str(workflow_id), "version": version}
+        | ({"created_by": created_by} if created_by else {}),
     )
     if queue is not None:
         _defer_after_commit(session, queue, tenant_id, run.id)

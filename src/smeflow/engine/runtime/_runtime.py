@@ -5,7 +5,9 @@ Key contracts: a run executes under a per-run queue lock, so one worker at a tim
 again (a retried job, a crashed worker) resumes from its last checkpoint, and a write or money
 step already journaled is not repeated (the exact guarantee is in the package docstring).
 Checkpoints live in the ``engine`` schema, on autocommit connections; once a run ends only its
-last checkpoint is kept.
+last checkpoint is kept. A waiting run is resumed with what came for it: approvals decided, times
+due, child runs ended, events taken (an event wins over its wait's timeout); the end of a
+sub-workflow run queues its parent in the same transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from smeflow.audit import Actor, record
 from smeflow.core import utcnow
@@ -33,14 +36,17 @@ from smeflow.core.context import run_id_var, tenant_id_var
 from smeflow.db import Database, DbScope, to_libpq
 from smeflow.engine.approval_models import Approval
 from smeflow.engine.definitions import parse_definition
+from smeflow.engine.event_models import EventWait
 from smeflow.engine.models import WorkflowVersion
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._actions import ActionRegistry, default_actions
 from smeflow.engine.runtime._approvals import mark_waiting, resume_command
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
+from smeflow.engine.runtime._event_waits import event_answers
 from smeflow.engine.runtime._keys import thread_id
 from smeflow.engine.runtime._records import last_event_seq
+from smeflow.engine.runtime._subworkflows import child_answers, children_of, wake_parent
 from smeflow.engine.runtime._waits import next_wake, wake_answers
 from smeflow.errors import SMEFlowError
 
@@ -56,11 +62,14 @@ GraphKey = tuple[uuid.UUID, uuid.UUID, int]
 
 @dataclass(frozen=True, slots=True)
 class Executed:
-    """How an execution of a run ended: its status (``None``: nothing was done) and, for a run
-    waiting at a ``wait`` step, when to wake it."""
+    """How an execution of a run ended: its status (``None``: nothing was done); for a run
+    waiting at a ``wait`` step, when to wake it; and the runs of the tenant it queued (the child
+    runs its sub-workflow steps wait for, the parent of a sub-workflow run that ended), whose jobs
+    the queue defers."""
 
     status: str | None
     wake_at: datetime | None = None
+    queued: tuple[uuid.UUID, ...] = ()
 
 
 def engine_conninfo(db: Database) -> str:
@@ -163,7 +172,9 @@ class Runtime:
         status: str,
         output: dict[str, Any] | None,
         error: str | None,
-    ) -> None:
+    ) -> uuid.UUID | None:
+        """Record the run's end (audited); a sub-workflow run's parent is queued again in the same
+        transaction (its id is returned, for the queue to defer its job)."""
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
             run = (
                 await session.execute(
@@ -171,6 +182,7 @@ class Runtime:
                 )
             ).scalar_one()
             run.status, run.output, run.error, run.finished_at = status, output, error, utcnow()
+            parent = await wake_parent(session, run)  # locked before the audit chain's head
             await record(
                 session,
                 tenant_id,
@@ -180,6 +192,7 @@ class Runtime:
                 str(run_id),
                 {"error": error} if error else {},
             )
+            return parent
 
     async def execute_run(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
         """Execute (or resume) a run to its end; returns its final status (``None``: nothing done)."""
@@ -203,8 +216,8 @@ class Runtime:
         try:
             graph = self._graph((tenant_id, run.workflow_id, run.version), definition)
         except UnsupportedNode as exc:
-            await self._finish(tenant_id, run_id, "failed", None, exc.message)
-            return Executed("failed")
+            parent = await self._finish(tenant_id, run_id, "failed", None, exc.message)
+            return Executed("failed", queued=(parent,) if parent else ())
         config: Any = {"configurable": {"thread_id": thread_id(tenant_id, run_id)}}
         first_seq = await last_event_seq(self.db, tenant_id, run_id) + 1
         status, output, error = "failed", None, None
@@ -223,6 +236,8 @@ class Runtime:
                 decided = await resume_command(self.db, tenant_id, snapshot)
                 answers: dict[str, Any] = dict(cast(Any, decided.resume)) if decided is not None else {}
                 answers |= wake_answers(snapshot, utcnow())
+                answers |= await child_answers(self.db, tenant_id, snapshot)
+                answers |= await event_answers(self.db, tenant_id, run_id, snapshot)  # wins a timeout
                 if snapshot.interrupts and not answers and all(t.interrupts for t in snapshot.tasks):
                     # Nothing it waits for has come (an early job): it stays as it was, so a
                     # wait keeps the due time it computed first.
@@ -242,9 +257,10 @@ class Runtime:
                     self.db, tenant_id, run_id, self.actions, self.http, itertools.count(first_seq), resumed
                 )
                 final = await graph.ainvoke(invoke, config, context=context)
-            if final.get("__interrupt__"):  # waits for a person (an approval step) or a time
+            if final.get("__interrupt__"):  # waits for a person, a time, an event or a child run
                 await mark_waiting(self.db, tenant_id, run_id)
-                return Executed("waiting", next_wake(final["__interrupt__"]))
+                pending = final["__interrupt__"]
+                return Executed("waiting", next_wake(pending), children_of(pending))
             end = final.get("end")
             if end is None:
                 error = "The run stopped without reaching an end step"
@@ -257,9 +273,9 @@ class Runtime:
         except Exception:
             logger.exception("run %s failed with an internal error", run_id)
             error = _INTERNAL
-        await self._finish(tenant_id, run_id, status, output, error)
+        parent = await self._finish(tenant_id, run_id, status, output, error)
         await self.saver.aprune([thread_id(tenant_id, run_id)], strategy="keep_latest")
-        return Executed(status)
+        return Executed(status, queued=(parent,) if parent else ())
 
     async def is_unfinished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> bool:
         """Whether the run exists and is ``queued`` or ``running`` (one a job must still execute)."""
@@ -269,9 +285,10 @@ class Runtime:
             ).scalar_one_or_none()
         return status in ("queued", "running")
 
-    async def abandon(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
-        """Fail a run whose jobs keep ending without finishing it (the sweeper gives up)."""
-        await self._finish(tenant_id, run_id, "failed", None, _INTERNAL)
+    async def abandon(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> uuid.UUID | None:
+        """Fail a run whose jobs keep ending without finishing it (the sweeper gives up); the parent
+        run it queued again, if it is a sub-workflow run."""
+        return await self._finish(tenant_id, run_id, "failed", None, _INTERNAL)
 
     async def requeue_candidates(self, older_than_seconds: float) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """``(tenant, run)`` of every run queued longer than ``older_than_seconds`` (all tenants)."""
@@ -287,8 +304,9 @@ class Runtime:
             return [(row[0], row[1]) for row in rows]
 
     async def waiting_without_approval(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """``(tenant, run)`` of every ``waiting`` run with no pending approval (all tenants): runs
-        at a ``wait`` step, each of which needs a wake-up job."""
+        """``(tenant, run)`` of every ``waiting`` run that waits for a time (all tenants): each
+        needs a wake-up job. Left out: runs with a pending approval, an event wait with no timeout
+        or an unfinished child run (an event, a decision or the child's end queues them)."""
         pending = (
             select(Approval.run_id)
             .where(
@@ -298,10 +316,30 @@ class Runtime:
             )
             .exists()
         )
+        untimed_event = (
+            select(EventWait.run_id)
+            .where(
+                EventWait.tenant_id == Run.tenant_id,
+                EventWait.run_id == Run.id,
+                EventWait.status == "open",
+                EventWait.due_at.is_(None),
+            )
+            .exists()
+        )
+        child = aliased(Run)
+        running_child = (
+            select(child.id)
+            .where(
+                child.tenant_id == Run.tenant_id,
+                child.parent_run_id == Run.id,
+                child.status.in_(("queued", "running", "waiting")),
+            )
+            .exists()
+        )
         async with self.db.transaction(DbScope.platform()) as session:
             rows = await session.execute(
                 select(Run.tenant_id, Run.id)
-                .where(Run.status == "waiting", ~pending)
+                .where(Run.status == "waiting", ~pending, ~untimed_event, ~running_child)
                 .order_by(Run.created_at)
                 .limit(1000)
             )
