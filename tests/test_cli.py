@@ -4,6 +4,7 @@ management commands against the suite's database."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -257,3 +258,65 @@ def test_runs_commands(
     assert '"amount": 4' in shown
     for step in ("start", "prep", "done"):
         assert step in shown
+
+
+def test_events_emit(cli_env: None, owner_conn: psycopg.Connection) -> None:
+    _ok("migrate")
+    _ok("tenants", "create", "amani-salon", "--name", "Amani Salon", "--country", "KE")
+    row = owner_conn.execute("SELECT id FROM tenants WHERE slug = 'amani-salon'").fetchone()
+    assert row is not None
+    tenant = row[0]
+    # a workflow started by booking.created, published behind the application's back
+    definition = json.dumps(
+        {
+            "schema_version": 1,
+            "name": "Welcome",
+            "triggers": [{"kind": "event", "event": "booking.created"}],
+            "nodes": [{"id": "start", "kind": "trigger"}, {"id": "done", "kind": "end"}],
+            "edges": [{"from": "start", "to": "done"}],
+        }
+    )
+    workflow = uuid.uuid4()
+    owner_conn.execute(
+        "INSERT INTO workflows VALUES"
+        " (%s, %s, 'Welcome', '', 'active', %s, 1, now(), 'tests', now(), 'tests')",
+        (tenant, workflow, definition),
+    )
+    owner_conn.execute(
+        "INSERT INTO workflow_versions VALUES (%s, %s, 1, %s, now(), 'tests', '')",
+        (tenant, workflow, definition),
+    )
+
+    out = _ok(
+        "events",
+        "emit",
+        "amani-salon",
+        "booking.created",
+        "--payload",
+        '{"customer": "Wanjiru"}',
+        "--key",
+        "b-1",
+    )
+    assert "started 1 run(s), resumed 0" in out
+    run = owner_conn.execute("SELECT input, created_by, status FROM runs").fetchall()
+    assert run == [({"customer": "Wanjiru"}, "event:booking.created", "queued")]
+    jobs = owner_conn.execute(
+        "SELECT count(*) FROM engine.procrastinate_jobs WHERE task_name = 'smeflow.execute_run'"
+    )
+    assert jobs.fetchone() == (1,)  # deferred: a worker executes it
+    assert "emitted before" in _ok("events", "emit", "amani-salon", "booking.created", "--key", "b-1")
+
+    for args, says in [
+        (["amani-salon", "booking.created", "--payload", "{not json"], "--payload is not JSON"),
+        (
+            ["amani-salon", "booking.created", "--payload", "[1, 2]"],
+            "payload: the payload must be a JSON object",
+        ),
+        (["amani-salon", "booking created"], "name: an event name is dotted words"),
+        (["nobody", "booking.created"], "not found"),
+    ]:
+        result = runner.invoke(app, ["events", "emit", *args])
+        assert result.exit_code == 1, result.output
+        assert says in " ".join(result.output.split()), result.output
+    assert owner_conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    assert owner_conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)

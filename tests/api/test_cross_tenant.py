@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 
@@ -26,6 +27,8 @@ from smeflow.engine.workflows import create_workflow, publish
 from smeflow.identity import Principal, create_api_key
 
 from .conftest import API, ROLES, TenantWorld, World, api_routes, assert_problem, permissions_of
+from .test_events_api import waits_for_payment
+from .test_runs_api import drain, workflow_over_api
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", f"{API}/forms"): Case(),
     ("GET", f"{API}/forms/{{form_id}}"): Case(),
     ("POST", f"{API}/forms/{{form_id}}/answers"): Case(body={"answers": {"service": "Braids"}}),
+    ("POST", f"{API}/events"): Case(body={"name": "booking.created", "payload": {"customer": "Wanjiru"}}),
 }
 
 # The resource a path parameter names, in a tenant.
@@ -511,6 +515,9 @@ async def test_too_small_a_role_is_403(
     assert ("viewer", "POST", f"{API}/forms/{{form_id}}/answers") in refused
     assert ("users:read key", "GET", f"{API}/forms") in refused
     assert ("operator", "POST", f"{API}/forms/{{form_id}}/answers") in refused
+    assert ("staff", "POST", f"{API}/events") in refused
+    assert ("users:read key", "POST", f"{API}/events") in refused
+    assert ("operator", "POST", f"{API}/events") in refused
 
     # the refused writes changed nothing
     members = await client.get(f"{API}/users", headers=a.user("admin"))
@@ -544,3 +551,40 @@ async def test_api_key_cannot_act_above_its_scopes(
     )
     assert_problem(response, 403, "permission_denied")
     assert_problem(await client.get(f"{API}/api-keys", headers=key), 403, "permission_denied")
+
+
+async def test_an_event_reaches_only_its_own_tenant(
+    app: FastAPI, client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection
+) -> None:
+    """Both tenants' booking funnels start on ``booking.created``, and A has a run waiting for
+    ``payment.succeeded``: B's events start B's funnel only and resume nothing of A."""
+    a_admin = world.a.user("admin")
+    waiting = await workflow_over_api(client, a_admin, waits_for_payment())
+    started = await client.post(f"{API}/workflows/{waiting}/runs", headers=a_admin, json={"input": {}})
+    await drain(app)
+    waiting_run = started.json()["id"]
+    assert (await client.get(f"{API}/runs/{waiting_run}", headers=a_admin)).json()["status"] == "waiting"
+
+    for headers in (world.b.user("admin"), world.b.user("owner"), world.b.key()):
+        for name in ("booking.created", "payment.succeeded"):
+            emitted = await client.post(f"{API}/events", headers=headers, json={"name": name, "payload": {}})
+            assert emitted.status_code == 202, emitted.text
+            assert emitted.json()["runs_resumed"] == []
+            if name == "booking.created":
+                (run_id,) = emitted.json()["runs_started"]
+                run = await client.get(f"{API}/runs/{run_id}", headers=world.b.user("viewer"))
+                assert run.json()["workflow_id"] == str(WORKFLOWS[world.b.id])
+            else:
+                assert emitted.json()["runs_started"] == []
+    await drain(app)
+
+    a_runs = (await client.get(f"{API}/runs", headers=a_admin)).json()["items"]
+    assert sorted((r["id"], r["status"]) for r in a_runs) == sorted(
+        [(str(RUNS[world.a.id]), "queued"), (waiting_run, "waiting")]
+    )
+    assert owner_conn.execute(
+        "SELECT count(*) FROM events WHERE tenant_id = %s", (world.a.id,)
+    ).fetchone() == (0,)
+    assert owner_conn.execute("SELECT count(*) FROM event_deliveries").fetchone() == (0,)
+    b_runs = (await client.get(f"{API}/runs", headers=world.b.user("admin"))).json()["items"]
+    assert len(b_runs) == 1 + 3  # its own queued run and the three its events started

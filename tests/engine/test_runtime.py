@@ -224,31 +224,29 @@ async def test_the_sweeper_queues_runs_whose_job_was_lost(
     assert run.status == "succeeded"
 
 
-def with_wait(url: str) -> dict[str, Any]:
+def with_missing_action(url: str) -> dict[str, Any]:
     definition = copy.deepcopy(five_nodes(url))
-    definition["nodes"].append(
-        {"id": "pause", "kind": "wait", "config": {"event": {"name": "payment.succeeded"}}}
-    )
-    definition["edges"][0] = {"from": "start", "to": "pause"}
-    definition["edges"].append({"from": "pause", "to": "prep"})
+    definition["nodes"].append({"id": "gone", "kind": "action", "config": {"action": "shop.uninstalled"}})
+    definition["edges"][0] = {"from": "start", "to": "gone"}
+    definition["edges"].append({"from": "gone", "to": "prep"})
     return definition
 
 
-async def test_an_event_wait_is_refused(
+async def test_an_action_not_installed_is_refused_when_compiled(
     db: Database, queue: RunQueue, tenant_a: uuid.UUID, loopback: Loopback
 ) -> None:
-    definition = with_wait(loopback.url)
+    definition = with_missing_action(loopback.url)
     with pytest.raises(UnsupportedNode) as caught:
         build_graph(parse_definition(definition), default_actions())
-    assert "waiting for an event is not supported by the runtime yet (step 'pause')" in caught.value.message
-    assert caught.value.fields[0].field == "definition.nodes[5].config.event"
+    assert "no action named 'shop.uninstalled' is installed" in caught.value.message
+    assert caught.value.fields[0].field == "definition.nodes[5].config.action"
 
     workflow = await published(db, tenant_a, definition)
     run_id = await accept(db, tenant_a, workflow, {"amount": 500})
     assert await queue.runtime.execute_run(tenant_a, run_id) == "failed"
     run, events = await load(db, tenant_a, run_id)
     assert run.error is not None
-    assert "waiting for an event is not supported" in run.error
+    assert "no action named 'shop.uninstalled'" in run.error
     assert events == []
     assert loopback.posts == []
 

@@ -1,5 +1,5 @@
 """``smeflow``: serve the API, migrate, manage tenants, users, API keys, start and inspect workflow
-runs, and verify the audit log."""
+runs, emit events, and verify the audit log."""
 
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ users_app = typer.Typer(no_args_is_help=True, help="Users and their roles in ten
 apikeys_app = typer.Typer(no_args_is_help=True, help="API keys of a tenant.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
 runs_app = typer.Typer(no_args_is_help=True, help="Workflow runs of a tenant: start, list, show.")
+events_app = typer.Typer(no_args_is_help=True, help="Events of a tenant (they start and resume runs).")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(runs_app, name="runs")
+app.add_typer(events_app, name="events")
 
 console = Console()
 err = Console(stderr=True)
@@ -471,6 +473,47 @@ def runs_show(
 
     async def work(settings: Settings, db: Database) -> None:
         await show(db, console, tenant, parsed)
+
+    _run(work)
+
+
+@events_app.command("emit")
+def events_emit(
+    tenant: Annotated[str, typer.Argument(help="tenant slug")],
+    name: Annotated[str, typer.Argument(help="the event's name, such as booking.created")],
+    payload: Annotated[str, typer.Option(help="the event's details: a JSON object")] = "{}",
+    key: Annotated[str | None, typer.Option(help="emit an event with this key once only")] = None,
+) -> None:
+    """Emit an event: start the tenant's workflows it triggers, resume its runs waiting for it."""
+    import json
+
+    from smeflow.db import bind_scope
+    from smeflow.engine.runtime import RunQueue, Runtime, emit_event
+    from smeflow.tenancy import get_tenant_by_slug
+
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --payload is not JSON: {exc}")
+        raise typer.Exit(1) from exc
+
+    async def work(settings: Settings, db: Database) -> None:
+        async with (
+            Runtime(db) as runtime,
+            RunQueue(runtime) as queue,  # defers the runs' jobs once the transaction commits
+            db.transaction(DbScope.platform()) as session,
+        ):
+            found = await get_tenant_by_slug(session, tenant)
+            await bind_scope(session, DbScope.tenant(found.id))
+            emitted = await emit_event(session, found.id, name, data, actor=CLI_ACTOR, queue=queue, key=key)
+        event = emitted.event
+        if emitted.duplicate:
+            console.print(f"event {event.id} with key {key!r} was emitted before; nothing done")
+            return
+        console.print(
+            f"emitted {event.name} ({event.id}) in {tenant}: started {len(emitted.started)} run(s), "
+            f"resumed {len(emitted.resumed)}"
+        )
 
     _run(work)
 

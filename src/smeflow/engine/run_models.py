@@ -2,7 +2,9 @@
 
 Key contracts: every table leads its primary key with ``tenant_id`` and is under forced row-level
 security (migration ``0003_runs``). A run's ``error`` is a sentence the tenant understands (never a
-stack trace). ``step_journal`` rows are written once per side effect (key ``"<run>:<node>"``) and
+stack trace). A sub-workflow run names its parent run and the parent's step that started it
+(``parent_run_id``, ``parent_node_id``: unique, so a step starts one child; migration
+``0007_events``). ``step_journal`` rows are written once per side effect (key ``"<run>:<node>"``) and
 never changed: a resumed run reads them instead of repeating the effect.
 """
 
@@ -12,7 +14,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKeyConstraint, Index, Integer, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +50,10 @@ class Run(Base):
         ),
         Index("ix_runs_queued", "created_at", postgresql_where=text("status = 'queued'")),
         Index("ix_runs_waiting", "created_at", postgresql_where=text("status = 'waiting'")),
+        ForeignKeyConstraint(
+            ["tenant_id", "parent_run_id"], ["runs.tenant_id", "runs.id"], ondelete="CASCADE"
+        ),
+        UniqueConstraint("tenant_id", "parent_run_id", "parent_node_id"),  # one child per step
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
@@ -53,6 +69,8 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parent_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID)  # a sub-workflow run's parent
+    parent_node_id: Mapped[str | None] = mapped_column(Text)  # and the parent's step that started it
 
 
 class RunEvent(Base):

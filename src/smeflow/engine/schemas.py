@@ -1,6 +1,6 @@
 """Workflows and their runs in and out of the API: drafts, published versions, their problems and
 differences; runs and their step timelines; the approvals and forms runs wait for; webhook
-calls and secrets."""
+calls and secrets; emitted events."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
-from smeflow.engine.definitions import DefinitionProblem
+from smeflow.engine.definitions import EVENT_PATTERN, DefinitionProblem
 from smeflow.engine.models import Workflow, WorkflowVersion
 
 MAX_NAME_LENGTH = 200
@@ -162,6 +162,10 @@ class RunSummaryOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    parent_run_id: uuid.UUID | None = Field(
+        default=None, description="for a sub-workflow run: the run whose step started it"
+    )
+    parent_node_id: str | None = Field(default=None, description="and that step")
 
 
 class RunOut(RunSummaryOut):
@@ -279,9 +283,50 @@ class FormOut(BaseModel):
     created_at: datetime
 
 
+MAX_EVENT_NAME_LENGTH = 128
+MAX_EVENT_KEY_LENGTH = 200
+
+
+class EventIn(BaseModel):
+    """An event to emit in the tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        pattern=EVENT_PATTERN,
+        max_length=MAX_EVENT_NAME_LENGTH,
+        description="what happened, as dotted words: booking.created, payment.succeeded",
+    )
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="its details: the input of the runs it starts, the `event` of the waits it reaches",
+    )
+    key: Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_KEY_LENGTH)] | None = Field(
+        default=None, description="an event with a key already emitted is accepted once: the first counts"
+    )
+
+
+class EventOut(BaseModel):
+    """An emitted event and what it did."""
+
+    id: uuid.UUID
+    name: str
+    payload: dict[str, Any]
+    key: str | None
+    created_by: str = Field(description="user:<id>, api_key:<id> or system:<name>")
+    created_at: datetime
+    duplicate: bool = Field(
+        description="its key was emitted before: this is that event, and nothing was done"
+    )
+    runs_started: list[uuid.UUID] = Field(description="the runs its event triggers started")
+    runs_resumed: list[uuid.UUID] = Field(description="the waiting runs it was delivered to (queued again)")
+
+
 __all__ = [
     "MAX_COMMENT_LENGTH",
     "MAX_DESCRIPTION_LENGTH",
+    "MAX_EVENT_KEY_LENGTH",
+    "MAX_EVENT_NAME_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_NOTE_LENGTH",
     "MAX_VERSION",
@@ -294,6 +339,8 @@ __all__ = [
     "FormOut",
     "FormStatus",
     "HookAcceptedOut",
+    "EventIn",
+    "EventOut",
     "NodeKindsOut",
     "Note",
     "ProblemOut",

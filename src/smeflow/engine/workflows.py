@@ -3,9 +3,11 @@
 Key contracts:
 - A workflow's draft may be invalid (the builder saves work in progress); its problems are
   reported (:func:`draft_problems`), not refused. Only :func:`publish` insists on a valid
-  definition: it runs :func:`~smeflow.engine.definitions.parse_definition` and on any problem
-  raises :class:`~smeflow.errors.ValidationFailed` listing every one (fields
-  ``definition.<path>``), writing nothing.
+  definition: it checks the draft as :func:`~smeflow.engine.definitions.parse_definition` does
+  (and more, below) and on any problem raises :class:`~smeflow.errors.ValidationFailed` listing
+  every one (fields ``definition.<path>``), writing nothing.
+- A sub-workflow step naming the workflow itself (by its name or id) is a problem of the draft
+  like the others (``self_subworkflow``), so publishing refuses it.
 - Publishing copies the draft into version ``latest_version + 1`` under a row lock on the
   workflow, so concurrent publishes of one workflow get consecutive, distinct numbers.
   Versions are immutable (the application role cannot UPDATE or DELETE them): a run pins one.
@@ -140,9 +142,30 @@ def definition_digest(definition: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _self_problems(workflow: Workflow, definition: dict[str, Any]) -> list[DefinitionProblem]:
+    """The sub-workflow steps of ``definition`` that name the workflow itself (by its name, its id
+    or the definition's name): such a step would start itself until the nesting limit stops it."""
+    own = {workflow.name, str(workflow.id), definition.get("name")}
+    nodes = definition.get("nodes")
+    return [
+        DefinitionProblem(
+            f"nodes[{index}].config.workflow",
+            "self_subworkflow",
+            f"step {node.get('id')!r} runs this workflow itself; a workflow cannot be its own sub-workflow",
+        )
+        for index, node in enumerate(nodes if isinstance(nodes, list) else [])
+        if isinstance(node, dict)
+        and node.get("kind") == "subworkflow"
+        and isinstance(node.get("config"), dict)
+        and node["config"].get("workflow") in own
+    ]
+
+
 def draft_problems(workflow: Workflow) -> list[DefinitionProblem]:
-    """Every problem of ``workflow``'s draft (empty: it can be published)."""
-    return validate_definition(workflow.draft_definition)
+    """Every problem of ``workflow``'s draft (empty: it can be published), including a sub-workflow
+    step that names the workflow itself (``self_subworkflow``)."""
+    draft = workflow.draft_definition
+    return validate_definition(draft) + _self_problems(workflow, draft)
 
 
 async def _flush_named(session: AsyncSession, name: str) -> None:
@@ -330,14 +353,14 @@ async def publish(
     workflow = await _locked(session, tenant_id, workflow_id)  # serializes publishes of it
     _refuse_archived(workflow)
     definition = workflow.draft_definition
-    try:
-        parsed = parse_definition(definition)
-    except ValidationFailed as exc:
-        count = len(exc.fields)
+    problems = draft_problems(workflow)
+    if problems:
+        count = len(problems)
         raise ValidationFailed(
             f"The draft cannot be published: {count} problem{'s' if count != 1 else ''} to fix first",
-            fields=[FieldProblem(_definition_field(f.field), f.message, f.code) for f in exc.fields],
-        ) from exc
+            fields=[FieldProblem(_definition_field(p.path), p.message, p.code) for p in problems],
+        )
+    parsed = parse_definition(definition)
     number = (workflow.latest_version or 0) + 1
     now, by = utcnow(), _by(actor)
     version = WorkflowVersion(

@@ -5,6 +5,7 @@ from smeflow.api.routes import (
     approvals,
     audit,
     auth,
+    events,
     forms,
     health,
     hooks,
@@ -28,6 +29,7 @@ ROUTERS = [
     approvals.router,
     hooks.router,
     forms.router,
+    events.router,
 ]
 
 __all__ = ["ROUTERS"]

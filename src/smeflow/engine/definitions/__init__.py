@@ -21,6 +21,7 @@ Key contracts:
 
 from smeflow.engine.definitions._answers import NATIONAL_ID_KINDS, check_answers
 from smeflow.engine.definitions._common import (
+    EVENT_PATTERN,
     ID_PATTERN,
     MAX_EDGES,
     MAX_NODES,
@@ -87,6 +88,7 @@ from smeflow.engine.definitions._validate import (
 )
 
 __all__ = [
+    "EVENT_PATTERN",
     "FORM_FIELD_TYPES",
     "ID_PATTERN",
     "MAX_EDGES",

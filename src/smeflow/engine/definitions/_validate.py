@@ -60,6 +60,8 @@ PROBLEM_CODES = frozenset(
         "dead_end",
         "loop_without_pause",
         "too_many_problems",
+        # the workflow (checked by smeflow.engine.workflows, which knows its name and id)
+        "self_subworkflow",
     }
 )
 # Error types our own validators raise: they are already problem codes.

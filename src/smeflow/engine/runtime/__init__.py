@@ -35,13 +35,33 @@ Key contracts:
   allows private networks (``SMEFLOW_HTTP_ALLOW_PRIVATE_NETWORKS``).
 * When a run finishes, PostgreSQL channel :data:`RUN_CHANNEL` is told ``"<tenant> <run> <status>"``
   at commit.
-* Supported node kinds: trigger, action, condition, approval, form, wait (``duration``/``until``;
-  an ``event`` wait is refused), agent, send_message, end. A definition with any other kind, an
-  action or agent that is not installed, or a message on a channel with no sender is refused when
-  compiled (:class:`UnsupportedNode`, every such step named with its path).
+* Supported node kinds: all of them: trigger, action, condition, approval, form, wait
+  (``duration``, ``until``, ``event``), agent, send_message, subworkflow, end. A definition
+  using an action or agent that is not installed, or a message on a channel with no sender, is
+  refused when compiled (:class:`UnsupportedNode`, every such step named with its path), as is a
+  sub-workflow step naming the definition's own workflow.
 * A wait step computes its due time once, interrupts (``waiting``) and is woken by a job scheduled
   at that time; an early job leaves it waiting; the sweeper queues a waiting run with no job (see
-  :mod:`smeflow.engine.runtime._waits`).
+  :mod:`smeflow.engine.runtime._waits`). A ``timeout`` (``until`` and ``event`` waits) is such a
+  due time: reached, the step fails ("Step 'pay' waited 2 hours for payment.succeeded and gave
+  up"), so its ``on_error`` way can be taken.
+* :func:`emit_event` (in the caller's transaction, audited ``event.emitted``; an event ``key`` is
+  accepted once per tenant) stores the event, starts a run (``created_by`` ``event:<name>``) of
+  every active workflow whose newest published version has an ``event`` trigger of that name, and
+  delivers it to every open event wait of that name, queueing those runs; jobs are deferred after
+  the commit. All under the session's tenant (RLS): another tenant's runs are out of reach.
+* An event wait registers what it waits for (``event_waits``: name, ``match``, give-up time) and
+  interrupts; resumed, it takes the first event delivered to it whose ``match`` holds (CEL with
+  ``event`` bound to the payload, over the run's state), ignoring the ones before; none holding,
+  the run waits on. An event emitted before the run reached the step is not seen. Output:
+  ``{"event": {"name", "payload", "at"}}`` (see :mod:`smeflow.engine.runtime._event_waits`).
+* A sub-workflow step starts one child run (``created_by`` ``run:<parent id>``; unique per parent
+  run and step, so a re-executed step never starts a second) in one transaction with its link to
+  the parent, and interrupts; the child's end queues the parent in the same transaction, and the
+  step gives the child's output on, or fails with its reason. An unknown workflow, a missing
+  version or more than five nested sub-workflow runs fail the step (see
+  :mod:`smeflow.engine.runtime._subworkflows`). The sweeper leaves runs waiting for an event
+  without a timeout, or for a child run, alone.
 * An approval step opens one approval per run and node and interrupts the run (``waiting``); a
   decision (:func:`decide`) or its due time passing (:func:`expire_due`, from the sweeper)
   queues the run again, and it resumes with the decision as the step's output.
@@ -107,6 +127,7 @@ from smeflow.engine.runtime._approvals import (
 )
 from smeflow.engine.runtime._compiler import SUPPORTED_KINDS, RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import SignatureInvalid, StepFailed, TransientStepError, UnsupportedNode
+from smeflow.engine.runtime._events import Emitted, emit_event
 from smeflow.engine.runtime._forms import FormFilter, answer_form, form_cursor, get_form, list_forms
 from smeflow.engine.runtime._inputs import check_input
 from smeflow.engine.runtime._keys import idempotency_key, thread_id
@@ -134,6 +155,7 @@ __all__ = [
     "EXECUTE_RUN",
     "FIRE_SCHEDULE",
     "RUN_CHANNEL",
+    "Emitted",
     "SUPPORTED_KINDS",
     "SWEEP",
     "Action",
@@ -174,6 +196,7 @@ __all__ = [
     "decide",
     "default_actions",
     "default_agents",
+    "emit_event",
     "expire_due",
     "fire_lock",
     "fire_schedule",

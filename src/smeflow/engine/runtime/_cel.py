@@ -2,7 +2,8 @@
 
 Names an expression may use: ``input`` (the run's input), ``vars`` (variables set by ``core.set``),
 ``nodes`` (each executed node's output, by node id) and ``state`` (the same as ``nodes``, the name
-the templates use: ``state.ask.service``).
+the templates use: ``state.ask.service``); and, in an event wait's ``match``, ``event`` (the
+payload of the event being looked at).
 """
 
 from __future__ import annotations
@@ -35,15 +36,20 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def evaluate(source: str, state: Mapping[str, Any], where: str) -> Any:
-    """The JSON value of CEL ``source`` over ``state``; :class:`StepFailed` naming ``where`` if it
-    cannot be evaluated (an unknown name, a type mismatch, a division by zero…)."""
+def evaluate(
+    source: str, state: Mapping[str, Any], where: str, *, event: Mapping[str, Any] | None = None
+) -> Any:
+    """The JSON value of CEL ``source`` over ``state`` (and ``event``, when given); :class:`StepFailed`
+    naming ``where`` if it cannot be evaluated (an unknown name, a type mismatch, a division by
+    zero…)."""
     context = cel.Context()
     nodes = state.get("nodes") or {}
     context.add_variable("input", state.get("input") or {})
     context.add_variable("vars", state.get("vars") or {})
     context.add_variable("nodes", nodes)
     context.add_variable("state", nodes)
+    if event is not None:
+        context.add_variable("event", event)
     try:
         return _jsonable(_program(source).execute(context))
     except Exception as exc:  # CEL raises RuntimeError/ValueError/TypeError
@@ -64,9 +70,11 @@ def resolve(value: Any, state: Mapping[str, Any], where: str, path: str = "input
     return value
 
 
-def is_true(source: str, state: Mapping[str, Any], where: str) -> bool:
+def is_true(
+    source: str, state: Mapping[str, Any], where: str, *, event: Mapping[str, Any] | None = None
+) -> bool:
     """Whether a condition holds; a condition that is not a boolean is a :class:`StepFailed`."""
-    result = evaluate(source, state, where)
+    result = evaluate(source, state, where, event=event)
     if not isinstance(result, bool):
         raise StepFailed(f"The condition {source!r} in {where} gave {result!r}, not true or false")
     return result

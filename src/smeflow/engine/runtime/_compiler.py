@@ -7,13 +7,15 @@ becomes a graph node named ``node_<id>`` (so no id collides with a state key) th
 run event. Routing: a ``condition`` node stores the edge it chose (``{"route": target}``) and the
 graph follows it; other nodes follow every outgoing edge whose condition holds (unconditional
 edges always); a node that failed for good goes to its ``on_error``. Supported kinds: trigger,
-action, condition, approval, form, wait (not ``event`` waits), agent, send_message, end; the
-others are refused at compile time (:class:`UnsupportedNode`), and so are an action or agent that
-is not installed and a channel with no sender.
-An ``approval`` node opens its approval (once) and interrupts the graph (LangGraph ``interrupt()``);
-resumed with the decision, its output is ``{"outcome": "approved"|"rejected", "comment",
-"decided_by"}``. A ``wait`` node interrupts until its due time (see :mod:`._waits`). The
-``form``, ``agent`` and ``send_message`` executors are in :mod:`._executors`.
+action, condition, approval, form, wait, agent, send_message, subworkflow, end; an action or agent
+that is not installed and a channel with no sender are refused at compile time
+(:class:`UnsupportedNode`).
+An ``approval`` node opens its approval (once per visit) and interrupts the graph (LangGraph
+``interrupt()``); resumed with the decision, its output is ``{"outcome": "approved"|"rejected",
+"comment", "decided_by"}``. A ``wait`` node interrupts until its due time (see :mod:`._waits`)
+or until an event it matches is emitted (:mod:`._event_waits`); a ``subworkflow`` node until its
+child run ends (:mod:`._subworkflows`). The ``form``, ``agent`` and ``send_message`` executors
+are in :mod:`._executors`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from smeflow.engine.definitions import (
     Node,
     RetryPolicy,
     SendMessageNode,
+    SubworkflowNode,
     WaitNode,
     WorkflowDefinition,
     duration_seconds,
@@ -54,11 +57,13 @@ from smeflow.engine.runtime._agents import AgentRegistry, default_agents
 from smeflow.engine.runtime._approvals import open_approval
 from smeflow.engine.runtime._cel import evaluate, is_true, resolve
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError, UnsupportedNode
+from smeflow.engine.runtime._event_waits import wait_for_event
 from smeflow.engine.runtime._executors import agent_step, form_step, send_message_step
 from smeflow.engine.runtime._messages import SenderRegistry
 from smeflow.engine.runtime._records import record_event, write_journal
+from smeflow.engine.runtime._subworkflows import run_subworkflow
 from smeflow.engine.runtime._visits import journaled_result, record_waiting, step_key, visit_of
-from smeflow.engine.runtime._waits import parse_due
+from smeflow.engine.runtime._waits import parse_due, spoken_duration
 from smeflow.errors import FieldProblem, SMEFlowError
 
 logger = logging.getLogger(__name__)
@@ -72,6 +77,7 @@ SUPPORTED_KINDS = (
     "wait",
     "agent",
     "send_message",
+    "subworkflow",
     "end",
 )
 
@@ -252,24 +258,38 @@ async def _approval(node: Node, state: RunState, ctx: StepContext) -> tuple[Any,
 async def _wait(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
     assert isinstance(node, WaitNode)
     config = node.config
+    if config.event is not None:
+        return await wait_for_event(node, ctx)
     now = utcnow()
     if config.duration is not None:
         due = now + timedelta(seconds=duration_seconds(config.duration))
-    elif config.until is not None:
+    else:
+        assert config.until is not None
         value = evaluate(config.until, state, f"the time of {node.id!r}")
         due = parse_due(value, node.id, config.until)
-    else:  # refused when compiled
-        raise StepFailed(f"Step {node.id!r}: waiting for an event is not supported yet")
     given = {"due": due.astimezone(UTC).isoformat()}
     if due <= now:
         output = given | {"woke_at": now.isoformat()}
         return given, output, {"nodes": {node.id: output}}
+    wake: dict[str, Any] = {"node_id": node.id, "wake_at": given["due"]}
+    timeout = None if config.timeout is None else duration_seconds(config.timeout)
+    if timeout is not None and (deadline := now + timedelta(seconds=timeout)) < due:
+        wake |= {"wake_at": deadline.astimezone(UTC).isoformat(), "gives_up": True}
     if node.id not in ctx.resumed:
         await ctx.record(node, "waiting", input=given)
     # The first time the run stops here; the due time kept is this interrupt's (see _waits).
-    answer = interrupt({"node_id": node.id, "wake_at": given["due"]})
+    answer = interrupt(wake)
+    if answer.get("gave_up"):
+        raise StepFailed(
+            f"Step {node.id!r} waited {spoken_duration(timeout or 0)} for {given['due']} and gave up"
+        )
     output = {"due": answer.get("due"), "woke_at": answer.get("woke_at")}
     return {"due": answer.get("due")}, output, {"nodes": {node.id: output}}
+
+
+async def _subworkflow(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
+    assert isinstance(node, SubworkflowNode)
+    return await run_subworkflow(node, cast(dict[str, Any], state), ctx)
 
 
 async def _end(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any, Update]:
@@ -360,12 +380,13 @@ def _refuse(
                     "not_supported",
                 )
             )
-        elif isinstance(node, WaitNode) and node.config.event is not None:
+        elif isinstance(node, SubworkflowNode) and node.config.workflow == definition.name:
             problems.append(
                 FieldProblem(
-                    f"definition.nodes[{index}].config.event",
-                    f"waiting for an event is not supported by the runtime yet (step {node.id!r})",
-                    "not_supported",
+                    f"definition.nodes[{index}].config.workflow",
+                    f"step {node.id!r} runs its own workflow {definition.name!r}; a workflow cannot be "
+                    "its own sub-workflow",
+                    "self_subworkflow",
                 )
             )
         elif isinstance(node, ActionNode) and actions.get(node.config.action) is None:
@@ -435,6 +456,7 @@ def build_graph(
         "wait": _wait,
         "agent": agent_step(agents),
         "send_message": send_message_step(senders),
+        "subworkflow": _subworkflow,
         "end": _end,
     }
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(RunState, context_schema=StepContext)

@@ -17,7 +17,11 @@ Each sweep does five things:
    After ``MAX_JOBS_PER_RUN`` jobs the sweeper gives up and fails the run with the internal-error
    reason (a run that kills its executor every time must not loop forever).
 3. **Runs ``waiting`` at a wait step with no job are queued** (a wake-up lost before it was
-   deferred): executing one resumes it if it is due, or schedules its wake-up again.
+   deferred): executing one resumes it if it is due, or schedules its wake-up again. Runs that
+   wait for something other than a time are left alone: a pending approval, an event wait with no
+   timeout, an unfinished child run (a decision, an event or the child's end queues them). A run
+   waiting both for such a thing and, on a parallel branch, for a time is left alone too: its
+   wake-up is not recovered if it was lost.
 4. **Runs ``queued`` longer than ``sweep_after_seconds`` are deferred** (a defer lost after the
    accepting transaction committed, a crash in between); a job already waiting is enough.
 5. **Schedules due within a minute (or overdue) with no fire job get one** (see
@@ -135,6 +139,8 @@ class RunQueue:
         async def execute_run(tenant_id: str, run_id: str) -> None:
             tenant, run = uuid.UUID(tenant_id), uuid.UUID(run_id)
             executed = await runtime.execute(tenant, run)
+            for other in executed.queued:  # a child it started, or the parent of a child that ended
+                await self.defer_run(tenant, other)
             if executed.wake_at is not None:  # waits at a wait step: wake it when it is due
                 await self.defer_wake(tenant, run, executed.wake_at)
 
@@ -304,7 +310,8 @@ class RunQueue:
                 continue
             if row["jobs"] >= MAX_JOBS_PER_RUN:
                 logger.error("run %s failed %d jobs in a row; giving up on it", run_id, row["jobs"])
-                await self.runtime.abandon(tenant_id, run_id)
+                if (parent := await self.runtime.abandon(tenant_id, run_id)) is not None:
+                    await self.defer_run(tenant_id, parent)
             else:
                 logger.warning("run %s was left unfinished by its job; queueing it again", run_id)
                 await self.defer_run(tenant_id, run_id)

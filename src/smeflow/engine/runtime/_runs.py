@@ -44,10 +44,14 @@ async def start_run(
     version: int | None = None,
     *,
     queue: RunQueue | None = None,
+    created_by: str | None = None,
+    parent: tuple[uuid.UUID, str] | None = None,
 ) -> Run:
     """Accept a run of ``workflow_id`` (its newest published version unless ``version`` is given)
     with ``input``: stored as ``queued`` and audited (``run.started``) in the caller's transaction.
-    With ``queue``, its job is deferred once that transaction commits.
+    With ``queue``, its job is deferred once that transaction commits. ``created_by`` says what
+    started it when that is not the actor itself (``event:booking.created``, ``run:<id>``);
+    ``parent`` is the run and step of which it is a sub-workflow run.
 
     :class:`NotFound` for an unknown workflow or version; :class:`Conflict` if the workflow has
     never been published; :class:`ValidationFailed` if the input is not an object (field
@@ -66,7 +70,17 @@ async def start_run(
             raise Conflict("The workflow has no published version to run yet")
         version = workflow.latest_version
     await check_input(session, tenant_id, workflow_id, version, input)  # NotFound for no such version
-    return await accept_run(session, _actor(actor), tenant_id, workflow_id, version, input, queue=queue)
+    return await accept_run(
+        session,
+        _actor(actor),
+        tenant_id,
+        workflow_id,
+        version,
+        input,
+        queue=queue,
+        created_by=created_by,
+        parent=parent,
+    )
 
 
 async def accept_run(
@@ -81,10 +95,12 @@ async def accept_run(
     run_id: uuid.UUID | None = None,
     created_by: str | None = None,
     details: dict[str, Any] | None = None,
+    parent: tuple[uuid.UUID, str] | None = None,
 ) -> Run:
     """Store a run whose workflow, version and input the caller has already checked (a trigger):
     ``queued``, audited ``run.started`` (with ``details`` added), its job deferred after commit
-    with ``queue``. ``created_by`` defaults to the actor (``"<type>:<id>"``)."""
+    with ``queue``. ``created_by`` defaults to the actor (``"<type>:<id>"``); ``parent`` is the
+    run and step of which it is a sub-workflow run."""
     run = Run(
         tenant_id=tenant_id,
         id=run_id or new_id(),
@@ -97,6 +113,8 @@ async def accept_run(
         cost_micros=0,
         created_by=created_by or f"{who.type}:{who.id}",
         created_at=utcnow(),
+        parent_run_id=parent[0] if parent else None,
+        parent_node_id=parent[1] if parent else None,
     )
     session.add(run)
     await session.flush()
@@ -107,7 +125,9 @@ async def accept_run(
         "run.started",
         "run",
         str(run.id),
-        {"workflow_id": str(workflow_id), "version": version} | (details or {}),
+        {"workflow_id": str(workflow_id), "version": version}
+        | ({"created_by": created_by} if created_by else {})
+        | (details or {}),
     )
     if queue is not None:
         _defer_after_commit(session, queue, tenant_id, run.id)

@@ -5,7 +5,9 @@ Key contracts: a run executes under a per-run queue lock, so one worker at a tim
 again (a retried job, a crashed worker) resumes from its last checkpoint, and a write or money
 step already journaled is not repeated (the exact guarantee is in the package docstring).
 Checkpoints live in the ``engine`` schema, on autocommit connections; once a run ends only its
-last checkpoint is kept.
+last checkpoint is kept. A waiting run is resumed with what came for it: approvals decided, times
+due, child runs ended, events taken (an event wins over its wait's timeout); the end of a
+sub-workflow run queues its parent in the same transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 
 from smeflow.audit import Actor, record
 from smeflow.core import utcnow
@@ -33,6 +36,7 @@ from smeflow.core.context import run_id_var, tenant_id_var
 from smeflow.db import Database, DbScope, to_libpq
 from smeflow.engine.approval_models import Approval
 from smeflow.engine.definitions import parse_definition
+from smeflow.engine.event_models import EventWait
 from smeflow.engine.form_models import Form
 from smeflow.engine.models import WorkflowVersion
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
@@ -41,11 +45,13 @@ from smeflow.engine.runtime._agents import AgentRegistry, default_agents
 from smeflow.engine.runtime._approvals import mark_waiting, resume_command
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
+from smeflow.engine.runtime._event_waits import event_answers
 from smeflow.engine.runtime._forms import form_answers
 from smeflow.engine.runtime._http import guarded_client
 from smeflow.engine.runtime._keys import thread_id
 from smeflow.engine.runtime._messages import SenderRegistry
 from smeflow.engine.runtime._records import insert_events, last_event_seq
+from smeflow.engine.runtime._subworkflows import child_answers, children_of, wake_parent
 from smeflow.engine.runtime._waits import next_wake, wake_answers
 from smeflow.errors import SMEFlowError
 
@@ -82,11 +88,14 @@ class Claimed:
 
 @dataclass(frozen=True, slots=True)
 class Executed:
-    """How an execution of a run ended: its status (``None``: nothing was done) and, for a run
-    waiting at a ``wait`` step, when to wake it."""
+    """How an execution of a run ended: its status (``None``: nothing was done); for a run
+    waiting at a ``wait`` step, when to wake it; and the runs of the tenant it queued (the child
+    runs its sub-workflow steps wait for, the parent of a sub-workflow run that ended), whose jobs
+    the queue defers."""
 
     status: str | None
     wake_at: datetime | None = None
+    queued: tuple[uuid.UUID, ...] = ()
 
 
 def engine_conninfo(db: Database) -> str:
@@ -204,15 +213,28 @@ class Runtime:
         output: dict[str, Any] | None,
         error: str | None,
         events: list[dict[str, Any]] | None = None,
-    ) -> None:
+    ) -> uuid.UUID | None:
+        """Record the run's end (audited) with its collected step events, tell :data:`RUN_CHANNEL`;
+        a sub-workflow run's parent is queued again in the same transaction (its id is returned,
+        for the queue to defer its job)."""
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
             await insert_events(session, tenant_id, run_id, events or [])
-            await session.execute(
-                update(Run)
-                .where(Run.tenant_id == tenant_id, Run.id == run_id)
-                .values(status=status, output=output, error=error, finished_at=utcnow())
-                .returning(func.pg_notify(RUN_CHANNEL, f"{tenant_id} {run_id} {status}"))
-            )
+            parent_run_id = (
+                await session.execute(
+                    update(Run)
+                    .where(Run.tenant_id == tenant_id, Run.id == run_id)
+                    .values(status=status, output=output, error=error, finished_at=utcnow())
+                    .returning(
+                        Run.parent_run_id, func.pg_notify(RUN_CHANNEL, f"{tenant_id} {run_id} {status}")
+                    )
+                )
+            ).one()[0]
+            parent = None
+            if parent_run_id is not None:  # locked before the audit chain's head
+                run = (
+                    await session.execute(select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id))
+                ).scalar_one()
+                parent = await wake_parent(session, run)
             await record(
                 session,
                 tenant_id,
@@ -222,6 +244,7 @@ class Runtime:
                 str(run_id),
                 {"error": error} if error else {},
             )
+            return parent
 
     async def execute_run(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
         """Execute (or resume) a run to its end; returns its final status (``None``: nothing done)."""
@@ -245,8 +268,8 @@ class Runtime:
         try:
             compiled = self._graph((tenant_id, run.workflow_id, run.version), claimed.definition)
         except UnsupportedNode as exc:
-            await self._finish(tenant_id, run_id, "failed", None, exc.message)
-            return Executed("failed")
+            parent = await self._finish(tenant_id, run_id, "failed", None, exc.message)
+            return Executed("failed", queued=(parent,) if parent else ())
         graph = compiled.graph
         config: Any = {"configurable": {"thread_id": thread_id(tenant_id, run_id)}}
         events: list[dict[str, Any]] | None = [] if compiled.durability == "exit" else None
@@ -271,6 +294,8 @@ class Runtime:
                     answers: dict[str, Any] = dict(cast(Any, decided.resume)) if decided is not None else {}
                     answers |= await form_answers(self.db, tenant_id, snapshot)
                     answers |= wake_answers(snapshot, utcnow())
+                    answers |= await child_answers(self.db, tenant_id, snapshot)
+                    answers |= await event_answers(self.db, tenant_id, run_id, snapshot)  # wins a timeout
                     if snapshot.interrupts and not answers and all(t.interrupts for t in snapshot.tasks):
                         # Nothing it waits for has come (an early job): it stays as it was, so a
                         # wait keeps the due time it computed first.
@@ -298,9 +323,10 @@ class Runtime:
                     fresh=claimed.fresh,
                 )
                 final = await graph.ainvoke(invoke, config, context=context, durability=compiled.durability)
-            if final.get("__interrupt__"):  # waits for a person (an approval step) or a time
+            if final.get("__interrupt__"):  # waits for a person, a time, an event or a child run
                 await self._pause(tenant_id, run_id, events)
-                return Executed("waiting", next_wake(final["__interrupt__"]))
+                pending = final["__interrupt__"]
+                return Executed("waiting", next_wake(pending), children_of(pending))
             end = final.get("end")
             if end is None:
                 error = "The run stopped without reaching an end step"
@@ -313,11 +339,11 @@ class Runtime:
         except Exception:
             logger.exception("run %s failed with an internal error", run_id)
             error = _INTERNAL
-        await self._finish(tenant_id, run_id, status, output, error, events)
+        parent = await self._finish(tenant_id, run_id, status, output, error, events)
         if not (claimed.fresh and compiled.durability == "exit"):
             # A first execution with ``exit`` durability that ran to its end wrote one checkpoint.
             await self.saver.aprune([thread_id(tenant_id, run_id)], strategy="keep_latest")
-        return Executed(status)
+        return Executed(status, queued=(parent,) if parent else ())
 
     async def _pause(
         self, tenant_id: uuid.UUID, run_id: uuid.UUID, events: list[dict[str, Any]] | None
@@ -336,9 +362,10 @@ class Runtime:
             ).scalar_one_or_none()
         return status in ("queued", "running")
 
-    async def abandon(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
-        """Fail a run whose jobs keep ending without finishing it (the sweeper gives up)."""
-        await self._finish(tenant_id, run_id, "failed", None, _INTERNAL)
+    async def abandon(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> uuid.UUID | None:
+        """Fail a run whose jobs keep ending without finishing it (the sweeper gives up); the parent
+        run it queued again, if it is a sub-workflow run."""
+        return await self._finish(tenant_id, run_id, "failed", None, _INTERNAL)
 
     async def requeue_candidates(self, older_than_seconds: float) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """``(tenant, run)`` of every run queued longer than ``older_than_seconds`` (all tenants)."""
@@ -354,8 +381,10 @@ class Runtime:
             return [(row[0], row[1]) for row in rows]
 
     async def waiting_without_approval(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """``(tenant, run)`` of every ``waiting`` run with no pending approval or form (all
-        tenants): runs at a ``wait`` step, each of which needs a wake-up job."""
+        """``(tenant, run)`` of every ``waiting`` run that waits for a time (all tenants): each
+        needs a wake-up job. Left out: runs with a pending approval or form, an event wait with no
+        timeout or an unfinished child run (an answer, an event, a decision or the child's end
+        queues them)."""
         pending = (
             select(Approval.run_id)
             .where(
@@ -370,10 +399,30 @@ class Runtime:
             .where(Form.tenant_id == Run.tenant_id, Form.run_id == Run.id, Form.status == "pending")
             .exists()
         )
+        untimed_event = (
+            select(EventWait.run_id)
+            .where(
+                EventWait.tenant_id == Run.tenant_id,
+                EventWait.run_id == Run.id,
+                EventWait.status == "open",
+                EventWait.due_at.is_(None),
+            )
+            .exists()
+        )
+        child = aliased(Run)
+        running_child = (
+            select(child.id)
+            .where(
+                child.tenant_id == Run.tenant_id,
+                child.parent_run_id == Run.id,
+                child.status.in_(("queued", "running", "waiting")),
+            )
+            .exists()
+        )
         async with self.db.transaction(DbScope.platform()) as session:
             rows = await session.execute(
                 select(Run.tenant_id, Run.id)
-                .where(Run.status == "waiting", ~pending, ~asking)
+                .where(Run.status == "waiting", ~pending, ~asking, ~untimed_event, ~running_child)
                 .order_by(Run.created_at)
                 .limit(1000)
             )

@@ -1,4 +1,5 @@
-"""Durable ``wait`` steps (``duration`` and ``until``; ``event`` waits are refused at compile time).
+"""Durable ``wait`` steps: the timers of ``duration`` and ``until`` waits, and of the ``timeout`` of
+``until`` and ``event`` waits (the events themselves: :mod:`._event_waits`).
 
 Key contracts:
 
@@ -11,9 +12,15 @@ Key contracts:
   :func:`wake_lock`, priority below the run's other jobs so it never holds them back). A job that
   arrives early (a stray job, a clock ahead) leaves the run waiting as it was and schedules the
   wake-up again: only :func:`wake_answers` resumes a wait, and only once its due time has passed.
-  The periodic sweeper queues every ``waiting`` run that has neither a job nor a pending approval
-  (a wake-up lost before it was deferred), so no run is stranded.
+  The periodic sweeper queues every ``waiting`` run that has no job and waits for nothing but a
+  time (not for a pending approval, an event without a timeout or a child run): a wake-up lost
+  before it was deferred, so no run is stranded.
 * Resumed, the step's output is ``{"due": <due time>, "woke_at": <when it resumed>}``.
+* A ``timeout`` (``until`` and ``event`` waits) is a due time too: the first time the step is
+  reached plus the timeout. The interrupt then carries ``"gives_up": true`` when its ``wake_at`` is
+  that deadline (an ``until`` time later than the deadline, or an event wait); woken then, the
+  step fails ("Step 'pay' waited 2 hours for payment.succeeded and gave up"), so its
+  ``on_error`` way can be taken.
 """
 
 from __future__ import annotations
@@ -69,7 +76,8 @@ def wake_answers(snapshot: StateSnapshot, now: datetime) -> dict[str, Any]:
     for pending in snapshot.interrupts:
         due = _wake_at(pending.value)
         if due is not None and due <= now:
-            answers[pending.id] = {"due": due.isoformat(), "woke_at": now.isoformat()}
+            gave_up = bool(pending.value.get("gives_up"))
+            answers[pending.id] = {"due": due.isoformat(), "woke_at": now.isoformat(), "gave_up": gave_up}
     return answers
 
 
@@ -79,4 +87,27 @@ def next_wake(interrupts: Iterable[Interrupt]) -> datetime | None:
     return min(times) if times else None
 
 
-__all__ = ["WAKE_PRIORITY", "next_wake", "parse_due", "wake_answers", "wake_lock"]
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def spoken_duration(seconds: float) -> str:
+    """A duration as a person says it: ``"2 hours"``, ``"1 hour 30 minutes"``, ``"45 seconds"``
+    (the largest unit and the next one, if that is not zero)."""
+    if seconds < 60:
+        whole = round(seconds, 1)
+        text = f"{whole:g}"
+        return f"{text} second" if text == "1" else f"{text} seconds"
+    parts: list[str] = []
+    left = round(seconds)
+    for unit, size in _UNITS:
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count} {unit}" if count == 1 else f"{count} {unit}s")
+        if len(parts) == 2:
+            break
+        if parts and not count:
+            break  # "1 day 5 minutes" reads oddly: "1 day" then
+    return " ".join(parts)
+
+
+__all__ = ["WAKE_PRIORITY", "next_wake", "parse_due", "spoken_duration", "wake_answers", "wake_lock"]

@@ -4,7 +4,7 @@ RLS). The sweeper (platform scope, no tenant bound) may read the schedules (to r
 fire job) and read and delete trigger keys older than 24 hours, and nothing else of them.
 
 Revision ID: 0008_triggers
-Revises: 0006_forms
+Revises: 0007_events
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008_triggers"
-down_revision = "0006_forms"
+down_revision = "0007_events"
 branch_labels = None
 depends_on = None
 
