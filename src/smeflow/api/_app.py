@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         cache: AuthCache[Any] = AuthCache(settings.auth_cache_seconds)
         cache.start_listening(to_libpq(db.app_url))
         stack = AsyncExitStack()
-        runtime = await stack.enter_async_context(Runtime(db))
+        runtime = await stack.enter_async_context(Runtime(db, settings=settings))
         runs = await stack.enter_async_context(
             RunQueue(
                 runtime,

@@ -3,8 +3,9 @@
 Key contracts: one row per run and approval node (``(tenant_id, run_id, node_id)`` is unique), so
 re-executing the node never asks twice; ``details`` holds the evaluated ``details`` expressions
 (what the person deciding needs to see); ``role`` is the least role that may decide. ``status``
-goes from ``pending`` to ``approved`` / ``rejected`` (a person decided) or ``expired`` (the due
-time passed and the system applied ``default_outcome``), once.
+goes from ``pending`` to ``approved`` / ``rejected`` (a person decided), ``expired`` (the due
+time passed and the system applied ``default_outcome``) or ``cancelled`` (its run was cancelled:
+no outcome), once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from smeflow.core import new_id, utcnow
 from smeflow.db import Base
 
-APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired")
+APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
 APPROVAL_ROLES = ("owner", "admin", "staff")
 
 
@@ -31,7 +32,9 @@ class Approval(Base):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "run_id"], ["runs.tenant_id", "runs.id"], ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "run_id", "node_id"),
-        CheckConstraint("status IN ('pending', 'approved', 'rejected', 'expired')", name="status"),
+        CheckConstraint(
+            "status IN ('pending', 'approved', 'rejected', 'expired', 'cancelled')", name="status"
+        ),
         CheckConstraint("role IN ('owner', 'admin', 'staff')", name="role"),
         CheckConstraint("default_outcome IN ('approve', 'reject')", name="default_outcome"),
         Index("ix_approvals_due", "due_at", postgresql_where=text("status = 'pending'")),

@@ -31,7 +31,25 @@ Key contracts:
   decision (:func:`decide`) or its due time passing (:func:`expire_due`, from the sweeper)
   queues the run again, and it resumes with the decision as the step's output.
 * Checkpoints and jobs live in the ``engine`` schema (created by migration ``0003_runs``); a
-  finished run keeps only its last checkpoint.
+  finished run keeps only its last checkpoint (for a failed run, the one before its failed step).
+* Run control (:func:`cancel_run`, :func:`pause_run`, :func:`resume_run`, :func:`retry_run`;
+  audited, see :mod:`smeflow.engine.runtime._control`): a queued, waiting or paused run is
+  cancelled at once (its pending approvals closed as ``cancelled``; its ``error`` says who and
+  when); a running run is asked to cancel or pause and stops at its next step boundary, heard by
+  its worker through LISTEN/NOTIFY into an in-process set the step wrapper checks (no database
+  read per step) and checked again when a run is claimed. A paused run stays paused whatever
+  comes meanwhile (a decision, a due wait) and resume queues it to continue from its last
+  checkpoint. A failed run retried resumes from the failed step: the steps before it, and their
+  side effects, are not repeated. The sweeper never queues a paused or cancelled run.
+* Admission (see :mod:`smeflow.engine.runtime._admission`): at most ``concurrent_runs`` of a
+  tenant's tier run at once across all workers (waiting and paused runs do not count), counted
+  under a per-tenant advisory lock; runs with one ``order_key`` execute one at a time in the order
+  accepted, a waiting run letting the next go (a scheduled wake-up never holds a key). A run that
+  may not start yet stays ``queued`` with no job; each execution that ends defers what may start.
+* A run the sweeper had to take over ``MAX_JOBS_PER_RUN`` times (stalled jobs of dead workers
+  included) is failed with the internal-error reason.
+* CEL sees ``failed`` (why each step that failed for good failed, by node id), so an
+  ``on_error`` branch can say why.
 """
 
 from smeflow.engine.runtime._actions import (
@@ -52,15 +70,19 @@ from smeflow.engine.runtime._approvals import (
     list_approvals,
 )
 from smeflow.engine.runtime._compiler import SUPPORTED_KINDS, RunState, StepContext, build_graph
+from smeflow.engine.runtime._control import cancel_run, pause_run, resume_run, retry_run
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError, UnsupportedNode
 from smeflow.engine.runtime._keys import idempotency_key, thread_id
-from smeflow.engine.runtime._queue import EXECUTE_RUN, SWEEP, RunQueue, run_lock
+from smeflow.engine.runtime._queue import EXECUTE_RUN, MAX_JOBS_PER_RUN, SWEEP, RunQueue, run_lock
 from smeflow.engine.runtime._runs import get_run, list_events, list_runs, start_run
 from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, Runtime
+from smeflow.engine.runtime._stops import RUNS_CHANNEL, RunStopped, StopSignals
 
 __all__ = [
     "ENGINE_SCHEMA",
     "EXECUTE_RUN",
+    "MAX_JOBS_PER_RUN",
+    "RUNS_CHANNEL",
     "SUPPORTED_KINDS",
     "SWEEP",
     "Action",
@@ -71,14 +93,17 @@ __all__ = [
     "LogAction",
     "RunQueue",
     "RunState",
+    "RunStopped",
     "Runtime",
     "SetAction",
     "StepContext",
     "StepFailed",
+    "StopSignals",
     "TransientStepError",
     "UnsupportedNode",
     "approval_cursor",
     "build_graph",
+    "cancel_run",
     "decide",
     "default_actions",
     "expire_due",
@@ -88,6 +113,9 @@ __all__ = [
     "list_approvals",
     "list_events",
     "list_runs",
+    "pause_run",
+    "resume_run",
+    "retry_run",
     "run_lock",
     "start_run",
     "thread_id",

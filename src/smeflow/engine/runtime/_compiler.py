@@ -12,6 +12,9 @@ time (:class:`UnsupportedNode`).
 An ``approval`` node opens its approval (once) and interrupts the graph (LangGraph ``interrupt()``);
 resumed with the decision, its output is ``{"outcome": "approved"|"rejected", "comment",
 "decided_by"}``. A ``wait`` node interrupts until its due time (see :mod:`._waits`).
+
+Before each step the run's stop signal is checked: a run asked to cancel or pause stops there
+(see :mod:`._stops`). An ``on_error`` branch reads why a step failed as ``failed.<id>`` in CEL.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from smeflow.engine.runtime._cel import evaluate, is_true, resolve
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError, UnsupportedNode
 from smeflow.engine.runtime._keys import idempotency_key
 from smeflow.engine.runtime._records import read_journal, record_event, write_journal
+from smeflow.engine.runtime._stops import StopSignals
 from smeflow.engine.runtime._waits import parse_due
 from smeflow.errors import FieldProblem, SMEFlowError
 
@@ -84,6 +88,12 @@ class StepContext:
     http: httpx.AsyncClient
     event_seq: Iterator[int]  # numbers this execution's step events (see _records.record_event)
     resumed: frozenset[str] = frozenset()  # nodes whose interrupt this execution answers
+    stops: StopSignals | None = None  # whether the run was asked to stop (cancel, pause)
+
+    async def boundary(self) -> None:
+        """A step is about to start: :class:`RunStopped` here if the run was asked to stop."""
+        if self.stops is not None:
+            await self.stops.check(self.db, self.tenant_id, self.run_id)
 
     async def record(
         self,
@@ -248,6 +258,7 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
 
     async def step(state: RunState, runtime: Runtime[StepContext]) -> Update:
         ctx = runtime.context
+        await ctx.boundary()
         policy = node.retry
         attempts = policy.max_attempts if policy else 1
         started = time.perf_counter()

@@ -3,7 +3,9 @@
 Key contracts: :func:`start_run` persists the run as ``queued`` and audits ``run.started`` in the
 caller's transaction, so an accepted run is never lost; the job is deferred only after that
 transaction commits (and the periodic sweeper defers any queued run whose job went missing).
-The session must be bound to ``tenant_id``; another tenant's run is :class:`NotFound`.
+A run may carry an ``order_key``: runs of the tenant with the same key execute one at a time, in
+the order they were accepted (see :mod:`._admission`). The session must be bound to
+``tenant_id``; another tenant's run is :class:`NotFound`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from smeflow.engine.runtime._queue import RunQueue
 
 _NO_RUN = "No such run"
+MAX_ORDER_KEY_LENGTH = 200
 
 
 def _actor(actor: Principal | Actor) -> Actor:
@@ -40,14 +43,18 @@ async def start_run(
     input: dict[str, Any],
     version: int | None = None,
     *,
+    order_key: str | None = None,
     queue: RunQueue | None = None,
 ) -> Run:
     """Accept a run of ``workflow_id`` (its newest published version unless ``version`` is given)
     with ``input``: stored as ``queued`` and audited (``run.started``) in the caller's transaction.
-    With ``queue``, its job is deferred once that transaction commits.
+    With ``order_key`` (such as ``conversation:<id>``) it executes after the tenant's runs of that
+    key accepted before it have finished or are waiting. With ``queue``, its job is deferred once
+    that transaction commits.
 
     :class:`NotFound` for an unknown workflow or version; :class:`Conflict` if the workflow has
-    never been published; :class:`ValidationFailed` (field ``input``) if the input is not an object.
+    never been published; :class:`ValidationFailed` (field ``input`` or ``order_key``) if the input
+    is not an object or the key is empty or longer than 200 characters.
     """
     if isinstance(actor, Principal) and actor.tenant_id != tenant_id:
         raise NotFound("No such workflow")
@@ -55,6 +62,13 @@ async def start_run(
         raise ValidationFailed(
             "The run's input must be a JSON object",
             fields=[FieldProblem("input", "must be an object", "type")],
+        )
+    if order_key is not None and not (
+        isinstance(order_key, str) and 0 < len(order_key) <= MAX_ORDER_KEY_LENGTH
+    ):
+        raise ValidationFailed(
+            "The run's order key must be a text of 1 to 200 characters",
+            fields=[FieldProblem("order_key", "must be 1 to 200 characters long", "length")],
         )
     workflow = await get_workflow(session, tenant_id, workflow_id)
     if version is None:
@@ -75,6 +89,7 @@ async def start_run(
         cost_micros=0,
         created_by=f"{who.type}:{who.id}",
         created_at=utcnow(),
+        order_key=order_key,
     )
     session.add(run)
     await session.flush()
@@ -85,7 +100,8 @@ async def start_run(
         "run.started",
         "run",
         str(run.id),
-        {"workflow_id": str(workflow_id), "version": version},
+        {"workflow_id": str(workflow_id), "version": version}
+        | ({"order_key": order_key} if order_key is not None else {}),
     )
     if queue is not None:
         _defer_after_commit(session, queue, tenant_id, run.id)
