@@ -84,6 +84,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", f"{API}/runs"): Case(),
     ("GET", f"{API}/runs/{{run_id}}"): Case(),
     ("GET", f"{API}/runs/{{run_id}}/events"): Case(),
+    ("POST", f"{API}/runs/{{run_id}}/cancel"): Case(),
+    ("POST", f"{API}/runs/{{run_id}}/pause"): Case(),
+    ("POST", f"{API}/runs/{{run_id}}/resume"): Case(),
+    ("POST", f"{API}/runs/{{run_id}}/retry"): Case(),
     ("GET", f"{API}/approvals"): Case(),
     ("GET", f"{API}/approvals/{{approval_id}}"): Case(),
     ("POST", f"{API}/approvals/{{approval_id}}/decision"): Case(body={"outcome": "approve", "comment": "ok"}),
@@ -336,6 +340,10 @@ async def test_another_tenants_resources_are_404_never_403(
         ("staff", "POST", f"{API}/workflows/{{workflow_id}}/runs"),
         ("viewer", "GET", f"{API}/runs/{{run_id}}"),
         ("api key", "GET", f"{API}/runs/{{run_id}}/events"),
+        ("admin", "POST", f"{API}/runs/{{run_id}}/cancel"),
+        ("owner", "POST", f"{API}/runs/{{run_id}}/pause"),
+        ("api key", "POST", f"{API}/runs/{{run_id}}/resume"),
+        ("admin", "POST", f"{API}/runs/{{run_id}}/retry"),
         ("viewer", "GET", f"{API}/approvals/{{approval_id}}"),
         ("staff", "POST", f"{API}/approvals/{{approval_id}}/decision"),
         ("owner", "POST", f"{API}/approvals/{{approval_id}}/decision"),
@@ -505,6 +513,10 @@ async def test_too_small_a_role_is_403(
     assert ("users:read key", "GET", f"{API}/runs") in refused
     assert ("operator", "GET", f"{API}/runs") in refused
     assert ("viewer", "GET", f"{API}/runs/{{run_id}}/events") in served
+    for action in ("cancel", "pause", "resume", "retry"):  # run control: admin and above
+        assert ("staff", "POST", f"{API}/runs/{{run_id}}/{action}") in refused
+        assert ("users:read key", "POST", f"{API}/runs/{{run_id}}/{action}") in refused
+        assert ("operator", "POST", f"{API}/runs/{{run_id}}/{action}") in refused
     assert ("viewer", "GET", f"{API}/approvals") in served
     assert ("viewer", "GET", f"{API}/approvals/{{approval_id}}") in served
     assert ("viewer", "POST", f"{API}/approvals/{{approval_id}}/decision") in refused

@@ -1,17 +1,20 @@
 """Runs over HTTP: a manual run of a published workflow executed by a real worker, its timeline,
-the lists and their filters, and what is refused (unpublished, bad input, too small a role).
+the lists and their filters, and what is refused (unpublished, bad input, too small a role); run
+control (pause, resume, cancel, retry from the failed step) and the order key.
 
 (Cross-tenant isolation of every run route is in ``test_cross_tenant.py``.)
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, get_args
 
 import httpx
 import psycopg
 from fastapi import FastAPI
 
+from engine.provider import provider
 from smeflow.api._state import AppState
 from smeflow.engine.run_models import RUN_STATUSES
 from smeflow.engine.schemas import RunStatus
@@ -233,3 +236,177 @@ async def test_a_viewer_cannot_start_a_run(
             json={"input": {"amount": 1}},
         )
         assert_problem(response, 403, "permission_denied")
+
+
+# -- run control: cancel, pause, resume, retry (admin and above)
+
+
+async def started_run(client: httpx.AsyncClient, world: World, workflow_id: str, body: dict[str, Any]) -> str:
+    started = await client.post(
+        f"{API}/workflows/{workflow_id}/runs", headers=world.a.user("admin"), json=body
+    )
+    assert started.status_code == 202, started.text
+    return str(started.json()["id"])
+
+
+async def test_pausing_and_resuming_a_run_over_the_api(
+    app: FastAPI, client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection
+) -> None:
+    admin = world.a.user("admin")
+    workflow_id = await workflow_over_api(client, admin, doubler())
+    run_id = await started_run(client, world, workflow_id, {"input": {"amount": 4}})
+    url = f"{API}/runs/{run_id}"
+
+    with nothing_written(owner_conn):
+        for role in ("staff", "viewer"):
+            assert_problem(
+                await client.post(f"{url}/pause", headers=world.a.user(role)), 403, "permission_denied"
+            )
+        body = assert_problem(await client.post(f"{url}/resume", headers=admin), 409, "conflict")
+        assert body["detail"] == "Only a paused run can be resumed; this one is queued"
+    paused = await client.post(f"{url}/pause", headers=admin)
+    assert paused.status_code == 200, paused.text
+    run = paused.json()
+    assert (run["status"], run["stop_request"], run["stopped_by"]) == (
+        "paused",
+        None,
+        f"user:{world.a.users['admin']}",
+    )
+    assert run["stopped_at"] is not None
+    await drain(app)  # its job finds it paused
+    assert (await client.get(url, headers=admin)).json()["status"] == "paused"
+    with nothing_written(owner_conn):
+        body = assert_problem(await client.post(f"{url}/pause", headers=admin), 409, "conflict")
+        assert body["detail"] == "The run is already paused"
+
+    resumed = await client.post(f"{url}/resume", headers=world.a.user("owner"))
+    assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["status"], resumed.json()["stopped_by"]) == ("queued", None)
+    await drain(app)
+    done = (await client.get(url, headers=admin)).json()
+    assert (done["status"], done["output"]) == ("succeeded", {"total": 8})
+
+    with nothing_written(owner_conn):
+        body = assert_problem(await client.post(f"{url}/cancel", headers=admin), 409, "conflict")
+        assert body["detail"].startswith("The run has already ended (succeeded)")
+        body = assert_problem(await client.post(f"{url}/retry", headers=admin), 409, "conflict")
+        assert body["detail"] == "Only a failed run can be retried; this one is succeeded"
+    audit = await client.get(f"{API}/audit/events", headers=admin, params={"target_id": run_id})
+    assert [(e["action"], e["actor_type"]) for e in audit.json()["items"]] == [
+        ("run.succeeded", "workflow_run"),
+        ("run.resumed", "user"),
+        ("run.paused", "user"),
+        ("run.started", "user"),
+    ]
+
+
+async def test_cancelling_a_run_over_the_api(
+    app: FastAPI, client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection
+) -> None:
+    workflow_id = await workflow_over_api(client, world.a.user("admin"), doubler())
+    run_id = await started_run(client, world, workflow_id, {"input": {"amount": 4}})
+    cancelled = await client.post(f"{API}/runs/{run_id}/cancel", headers=world.a.key())
+    assert cancelled.status_code == 200, cancelled.text
+    run = cancelled.json()
+    assert run["status"] == "cancelled"
+    assert run["error"].startswith(f"Cancelled by api_key:{world.a.api_key_id} at ")
+    assert run["finished_at"] is not None
+    await drain(app)
+    got = (await client.get(f"{API}/runs/{run_id}", headers=world.a.user("viewer"))).json()
+    assert (got["status"], got["output"], got["error"]) == ("cancelled", None, run["error"])
+    assert (await client.get(f"{API}/runs/{run_id}/events", headers=world.a.user("viewer"))).json()[
+        "items"
+    ] == []
+    listed = await client.get(f"{API}/runs", headers=world.a.user("viewer"), params={"status": "cancelled"})
+    assert [r["id"] for r in listed.json()["items"]] == [run_id]
+
+
+async def test_a_failed_run_is_retried_over_the_api(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    admin = world.a.user("admin")
+    with provider() as server:
+        server.script("/book", 409, 201)  # refused, then accepted once retried
+        definition = doubler()
+        definition["nodes"].insert(
+            2,
+            {
+                "id": "book",
+                "kind": "action",
+                "config": {
+                    "action": "http.request",
+                    "input": {
+                        "url": f"{server.url}/book",
+                        "method": "POST",
+                        "json": {"total": "=vars.total"},
+                    },
+                },
+            },
+        )
+        definition["edges"] = [
+            {"from": "start", "to": "prep"},
+            {"from": "prep", "to": "book"},
+            {"from": "book", "to": "done"},
+        ]
+        workflow_id = await workflow_over_api(client, admin, definition)
+        run_id = await started_run(client, world, workflow_id, {"input": {"amount": 5}})
+        await drain(app)
+        failed = (await client.get(f"{API}/runs/{run_id}", headers=admin)).json()
+        assert failed["status"] == "failed"
+        assert failed["error"].endswith("refused the request (409)")
+
+        retried = await client.post(f"{API}/runs/{run_id}/retry", headers=admin)
+        assert retried.status_code == 200, retried.text
+        assert (retried.json()["status"], retried.json()["error"]) == ("queued", None)
+        await drain(app)
+        calls = server.to("/book")
+
+    done = (await client.get(f"{API}/runs/{run_id}", headers=admin)).json()
+    assert (done["status"], done["error"], done["output"]) == ("succeeded", None, {"total": 10})
+    assert [call["key"] for call in calls] == [f"{run_id}:book"] * 2
+    steps = (await client.get(f"{API}/runs/{run_id}/events", headers=admin)).json()["items"]
+    assert [(e["node_id"], e["status"]) for e in steps] == [
+        ("start", "succeeded"),
+        ("prep", "succeeded"),
+        ("book", "failed"),
+        ("book", "succeeded"),
+        ("done", "succeeded"),
+    ]
+
+
+async def test_an_order_key_is_kept_with_the_run(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    workflow_id = await workflow_over_api(client, world.a.user("admin"), doubler())
+    run_id = await started_run(
+        client, world, workflow_id, {"input": {"amount": 1}, "order_key": "conversation:9"}
+    )
+    got = (await client.get(f"{API}/runs/{run_id}", headers=world.a.user("viewer"))).json()
+    assert (got["order_key"], got["stop_request"], got["stopped_by"]) == ("conversation:9", None, None)
+    await drain(app)
+    assert (await client.get(f"{API}/runs/{run_id}", headers=world.a.user("viewer"))).json()["status"] == (
+        "succeeded"
+    )
+
+
+async def test_bad_control_requests_are_refused_and_write_nothing(
+    client: httpx.AsyncClient, world: World, owner_conn: psycopg.Connection
+) -> None:
+    admin = world.a.user("admin")
+    workflow_id = await workflow_over_api(client, admin, doubler())
+    runs = f"{API}/workflows/{workflow_id}/runs"
+    with nothing_written(owner_conn):
+        for body in ({"order_key": ""}, {"order_key": "k" * 201}, {"order_key": 12}, {"order_key": ["a"]}):
+            problem = assert_problem(
+                await client.post(runs, headers=admin, json=body), 422, "validation_failed"
+            )
+            assert fields_of(problem) == {"body.order_key"}, body
+        for action in ("cancel", "pause", "resume", "retry"):
+            problem = assert_problem(
+                await client.post(f"{API}/runs/not-a-uuid/{action}", headers=admin), 422, "validation_failed"
+            )
+            assert fields_of(problem) == {"path.run_id"}
+            body = assert_problem(
+                await client.post(f"{API}/runs/{uuid.uuid4()}/{action}", headers=admin), 404, "not_found"
+            )
+            assert body["detail"] == "No such run"

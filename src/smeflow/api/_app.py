@@ -55,7 +55,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         cache.start_listening(to_libpq(db.app_url))
         stack = AsyncExitStack()
         runtime = await stack.enter_async_context(
-            Runtime(db, allow_private_networks=settings.http_allow_private_networks)
+            Runtime(db, settings=settings, allow_private_networks=settings.http_allow_private_networks)
         )
         runs = await stack.enter_async_context(
             RunQueue(

@@ -123,7 +123,9 @@ def worker(
     async def work(settings: Settings, db: Database) -> None:
         heartbeat, dead_after = settings.worker_heartbeat_seconds, settings.worker_dead_after_seconds
         async with (
-            Runtime(db, allow_private_networks=settings.http_allow_private_networks) as runtime,
+            Runtime(
+                db, settings=settings, allow_private_networks=settings.http_allow_private_networks
+            ) as runtime,
             RunQueue(runtime, heartbeat_seconds=heartbeat, dead_after_seconds=dead_after) as queue,
         ):
             console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")

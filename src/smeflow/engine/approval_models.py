@@ -4,8 +4,9 @@ Key contracts: one row per run, approval node and visit of the node (``(tenant_i
 node_id, visit)`` is unique, migration ``0010_visits``), so re-executing the node never asks twice
 while a loop through it asks again on each pass; ``details`` holds the evaluated ``details`` expressions
 (what the person deciding needs to see); ``role`` is the least role that may decide. ``status``
-goes from ``pending`` to ``approved`` / ``rejected`` (a person decided) or ``expired`` (the due
-time passed and the system applied ``default_outcome``), once.
+goes from ``pending`` to ``approved`` / ``rejected`` (a person decided), ``expired`` (the due
+time passed and the system applied ``default_outcome``) or ``cancelled`` (its run was cancelled:
+no outcome), once.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from smeflow.core import new_id, utcnow
 from smeflow.db import Base
 
-APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired")
+APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
 APPROVAL_ROLES = ("owner", "admin", "staff")
 
 
@@ -42,7 +43,9 @@ class Approval(Base):
         ForeignKeyConstraint(["tenant_id", "run_id"], ["runs.tenant_id", "runs.id"], ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "run_id", "node_id", "visit"),
         CheckConstraint("visit >= 1", name="visit"),
-        CheckConstraint("status IN ('pending', 'approved', 'rejected', 'expired')", name="status"),
+        CheckConstraint(
+            "status IN ('pending', 'approved', 'rejected', 'expired', 'cancelled')", name="status"
+        ),
         CheckConstraint("role IN ('owner', 'admin', 'staff')", name="role"),
         CheckConstraint("default_outcome IN ('approve', 'reject')", name="default_outcome"),
         Index("ix_approvals_due", "due_at", postgresql_where=text("status = 'pending'")),

@@ -31,8 +31,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from smeflow.core import new_id, utcnow
 from smeflow.db import Base
 
-RUN_STATUSES = ("queued", "running", "waiting", "succeeded", "failed", "cancelled")
+RUN_STATUSES = ("queued", "running", "waiting", "paused", "succeeded", "failed", "cancelled")
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+STOP_REQUESTS = ("cancel", "pause")
 
 
 class Run(Base):
@@ -46,14 +47,25 @@ class Run(Base):
             ondelete="CASCADE",
         ),
         CheckConstraint(
-            "status IN ('queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')", name="status"
+            "status IN ('queued', 'running', 'waiting', 'paused', 'succeeded', 'failed', 'cancelled')",
+            name="status",
         ),
+        CheckConstraint("stop_request IN ('cancel', 'pause')", name="stop_request"),
         Index("ix_runs_queued", "created_at", postgresql_where=text("status = 'queued'")),
         Index("ix_runs_waiting", "created_at", postgresql_where=text("status = 'waiting'")),
         ForeignKeyConstraint(
             ["tenant_id", "parent_run_id"], ["runs.tenant_id", "runs.id"], ondelete="CASCADE"
         ),
         UniqueConstraint("tenant_id", "parent_run_id", "parent_node_id"),  # one child per step
+        Index("ix_runs_running", "tenant_id", postgresql_where=text("status = 'running'")),
+        Index("ix_runs_tenant_queued", "tenant_id", "created_at", postgresql_where=text("status = 'queued'")),
+        Index(
+            "ix_runs_order_key",
+            "tenant_id",
+            "order_key",
+            "created_at",
+            postgresql_where=text("order_key IS NOT NULL AND status IN ('queued', 'running')"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
@@ -71,6 +83,15 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     parent_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID)  # a sub-workflow run's parent
     parent_node_id: Mapped[str | None] = mapped_column(Text)  # and the parent's step that started it
+    #: runs of the tenant with the same key execute one at a time, in the order accepted
+    order_key: Mapped[str | None] = mapped_column(Text)
+    #: ``cancel`` / ``pause`` asked of a running run, applied at its next step boundary
+    stop_request: Mapped[str | None] = mapped_column(Text)
+    #: who cancelled or paused the run (or asked to), and when
+    stopped_by: Mapped[str | None] = mapped_column(Text)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: times the sweeper took the run over from a dead worker or a failed job (capped)
+    recoveries: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class RunEvent(Base):
@@ -109,4 +130,4 @@ class StepJournal(Base):
     completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-__all__ = ["FINISHED_STATUSES", "RUN_STATUSES", "Run", "RunEvent", "StepJournal"]
+__all__ = ["FINISHED_STATUSES", "RUN_STATUSES", "STOP_REQUESTS", "Run", "RunEvent", "StepJournal"]

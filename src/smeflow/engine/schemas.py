@@ -18,9 +18,10 @@ MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_NOTE_LENGTH = 1000
 MAX_VERSION = 2**31 - 1  # a version number fits the database's integer
+MAX_ORDER_KEY_LENGTH = 200
 
 WorkflowStatus = Literal["draft", "active", "archived"]
-RunStatus = Literal["queued", "running", "waiting", "succeeded", "failed", "cancelled"]
+RunStatus = Literal["queued", "running", "waiting", "paused", "succeeded", "failed", "cancelled"]
 WorkflowName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH)
 ]
@@ -145,6 +146,13 @@ class RunCreate(BaseModel):
     version: Annotated[int, Field(ge=1, le=MAX_VERSION)] | None = Field(
         default=None, description="a published version; null: the newest"
     )
+    order_key: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ORDER_KEY_LENGTH)] | None = (
+        Field(
+            default=None,
+            description="runs with the same key (such as conversation:<id>) execute one at a time, in "
+            "the order they were accepted; a run waiting for a person or a time lets the next one go",
+        )
+    )
 
 
 class RunSummaryOut(BaseModel):
@@ -166,6 +174,12 @@ class RunSummaryOut(BaseModel):
         default=None, description="for a sub-workflow run: the run whose step started it"
     )
     parent_node_id: str | None = Field(default=None, description="and that step")
+    order_key: str | None = Field(description="runs with the same key execute one at a time, in order")
+    stop_request: Literal["cancel", "pause"] | None = Field(
+        description="asked of the running run; it stops at its next step"
+    )
+    stopped_by: str | None = Field(description="who cancelled or paused the run (or asked to)")
+    stopped_at: datetime | None = Field(description="when they did")
 
 
 class RunOut(RunSummaryOut):
@@ -214,7 +228,7 @@ class WebhookSecretOut(BaseModel):
     created_at: datetime
 
 
-ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 MAX_COMMENT_LENGTH = 2000
 
 
@@ -240,7 +254,10 @@ class ApprovalOut(BaseModel):
     title: str
     details: dict[str, Any] = Field(description="what the person deciding needs to see: label → value")
     role: Literal["owner", "admin", "staff"] = Field(description="the least role that may decide")
-    status: ApprovalStatus = Field(description="expired: the due time passed and the default outcome applied")
+    status: ApprovalStatus = Field(
+        description="expired: the due time passed and the default outcome applied; cancelled: its run "
+        "was cancelled"
+    )
     outcome: Literal["approved", "rejected"] | None = Field(description="the decision; null while pending")
     decided_by: str | None = Field(description="user:<id>, api_key:<id> or system:<name>")
     decided_at: datetime | None
@@ -329,6 +346,7 @@ __all__ = [
     "MAX_EVENT_NAME_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_NOTE_LENGTH",
+    "MAX_ORDER_KEY_LENGTH",
     "MAX_VERSION",
     "Description",
     "ApprovalDecisionIn",

@@ -79,7 +79,7 @@ Key contracts:
   :class:`SenderRegistry`; none by default) with the idempotency key run + node, journaled like a
   write: a journaled message is never sent again.
 * Checkpoints and jobs live in the ``engine`` schema (created by migration ``0003_runs``); a
-  finished run keeps only its last checkpoint.
+  finished run keeps only its last checkpoint (for a failed run, the one before its failed step).
 * A run's input is checked against its version's ``input_schema`` (JSON Schema 2020-12, a
   validator cached per tenant + workflow + version) before anything is written: a mismatch is
   :class:`ValidationFailed` listing every problem as ``input.<path>`` (see ``_inputs``).
@@ -97,6 +97,24 @@ Key contracts:
   number of workers, retries and restarts. Missed fire times fire once, for the latest; a job
   whose schedule is gone does nothing; the sweeper re-creates a missing fire job (see
   :mod:`smeflow.engine.runtime._schedules`).
+* Run control (:func:`cancel_run`, :func:`pause_run`, :func:`resume_run`, :func:`retry_run`;
+  audited, see :mod:`smeflow.engine.runtime._control`): a queued, waiting or paused run is
+  cancelled at once (its pending approvals closed as ``cancelled``; its ``error`` says who and
+  when); a running run is asked to cancel or pause and stops at its next step boundary, heard by
+  its worker through LISTEN/NOTIFY into an in-process set the step wrapper checks (no database
+  read per step) and checked again when a run is claimed. A paused run stays paused whatever
+  comes meanwhile (a decision, a due wait) and resume queues it to continue from its last
+  checkpoint. A failed run retried resumes from the failed step: the steps before it, and their
+  side effects, are not repeated. The sweeper never queues a paused or cancelled run.
+* Admission (see :mod:`smeflow.engine.runtime._admission`): at most ``concurrent_runs`` of a
+  tenant's tier run at once across all workers (waiting and paused runs do not count), counted
+  under a per-tenant advisory lock; runs with one ``order_key`` execute one at a time in the order
+  accepted, a waiting run letting the next go (a scheduled wake-up never holds a key). A run that
+  may not start yet stays ``queued`` with no job; each execution that ends defers what may start.
+* A run the sweeper had to take over ``MAX_JOBS_PER_RUN`` times (stalled jobs of dead workers
+  included) is failed with the internal-error reason.
+* CEL sees ``failed`` (why each step that failed for good failed, by node id), so an
+  ``on_error`` branch can say why.
 """
 
 from smeflow.engine.runtime._actions import (
@@ -126,6 +144,7 @@ from smeflow.engine.runtime._approvals import (
     list_approvals,
 )
 from smeflow.engine.runtime._compiler import SUPPORTED_KINDS, RunState, StepContext, build_graph
+from smeflow.engine.runtime._control import cancel_run, pause_run, resume_run, retry_run
 from smeflow.engine.runtime._errors import SignatureInvalid, StepFailed, TransientStepError, UnsupportedNode
 from smeflow.engine.runtime._events import Emitted, emit_event
 from smeflow.engine.runtime._forms import FormFilter, answer_form, form_cursor, get_form, list_forms
@@ -138,10 +157,11 @@ from smeflow.engine.runtime._messages import (
     SenderRegistry,
     SentMessage,
 )
-from smeflow.engine.runtime._queue import EXECUTE_RUN, SWEEP, RunQueue, run_lock
+from smeflow.engine.runtime._queue import EXECUTE_RUN, MAX_JOBS_PER_RUN, SWEEP, RunQueue, run_lock
 from smeflow.engine.runtime._runs import get_run, list_events, list_runs, start_run
 from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, RUN_CHANNEL, Runtime
 from smeflow.engine.runtime._schedules import FIRE_SCHEDULE, Fired, fire_lock, fire_schedule
+from smeflow.engine.runtime._stops import STOPS_CHANNEL, RunStopped, StopSignals
 from smeflow.engine.runtime._webhooks import (
     HookCall,
     HookResult,
@@ -154,7 +174,9 @@ __all__ = [
     "ENGINE_SCHEMA",
     "EXECUTE_RUN",
     "FIRE_SCHEDULE",
+    "MAX_JOBS_PER_RUN",
     "RUN_CHANNEL",
+    "STOPS_CHANNEL",
     "Emitted",
     "SUPPORTED_KINDS",
     "SWEEP",
@@ -178,6 +200,7 @@ __all__ = [
     "RulesAgent",
     "RunQueue",
     "RunState",
+    "RunStopped",
     "Runtime",
     "SendCall",
     "SenderRegistry",
@@ -186,12 +209,14 @@ __all__ = [
     "SignatureInvalid",
     "StepContext",
     "StepFailed",
+    "StopSignals",
     "TransientStepError",
     "UnsupportedNode",
     "accept_hook",
     "answer_form",
     "approval_cursor",
     "build_graph",
+    "cancel_run",
     "check_input",
     "decide",
     "default_actions",
@@ -209,6 +234,9 @@ __all__ = [
     "list_events",
     "list_forms",
     "list_runs",
+    "pause_run",
+    "resume_run",
+    "retry_run",
     "rotate_webhook_secret",
     "run_lock",
     "sign",

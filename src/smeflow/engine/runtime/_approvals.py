@@ -13,6 +13,9 @@ Key contracts:
   approval is :class:`NotFound` (RLS). The decision, its audit event (``approval.decided``) and
   the run going back to ``queued`` commit together; the job is deferred after the commit (and
   the sweeper re-defers a queued run whose job went missing).
+* A ``paused`` run stays paused when its approval is decided or expires: the decision is kept
+  and the run goes on with it once resumed. A cancelled run's pending approvals are closed as
+  ``cancelled`` (see :mod:`._stops`); deciding one is :class:`Conflict`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.types import Command, StateSnapshot
-from sqlalchemy import case, select, update
+from sqlalchemy import case, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +36,7 @@ from smeflow.db import Database, DbScope
 from smeflow.engine.approval_models import Approval
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._runs import _defer_after_commit
+from smeflow.engine.runtime._stops import apply_stop_request
 from smeflow.errors import Conflict, NotFound, PermissionDenied
 from smeflow.identity import Principal, role_rank
 
@@ -141,14 +145,21 @@ async def resume_command(db: Database, tenant_id: uuid.UUID, snapshot: StateSnap
     return Command(resume=answers) if answers else None
 
 
-async def mark_waiting(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
-    """The run waits for a person (unless a decision already queued it again meanwhile)."""
+async def mark_waiting(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str:
+    """The run waits for a person or a time (unless a decision already queued it again meanwhile;
+    a run asked to cancel or pause meanwhile is cancelled or paused instead); its status."""
     async with db.transaction(DbScope.tenant(tenant_id)) as session:
-        await session.execute(
-            update(Run)
-            .where(Run.tenant_id == tenant_id, Run.id == run_id, Run.status == "running")
-            .values(status="waiting")
-        )
+        run = (
+            await session.execute(
+                select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id).with_for_update()
+            )
+        ).scalar_one()
+        if run.status != "running":
+            return run.status
+        if run.stop_request is not None:
+            return await apply_stop_request(session, run)
+        run.status = "waiting"
+        return run.status
 
 
 async def _settle(
@@ -162,8 +173,9 @@ async def _settle(
     ended_ok: bool = False,
 ) -> bool:
     """Record the decision and audit it, in the session's transaction; the run goes back to
-    ``queued`` (``True``) unless it has already ended: then :class:`Conflict`, or with
-    ``ended_ok`` the decision is recorded all the same and nothing is queued (``False``)."""
+    ``queued`` (``True``) unless it is paused (it stays so: ``False``) or has already ended: then
+    :class:`Conflict`, or with ``ended_ok`` the decision is recorded all the same and nothing is
+    queued (``False``)."""
     run = (
         await session.execute(
             select(Run).where(Run.tenant_id == tenant_id, Run.id == approval.run_id).with_for_update()
@@ -176,7 +188,8 @@ async def _settle(
     approval.decided_by = f"{who.type}:{who.id}"
     approval.decided_at = utcnow()
     approval.comment = comment
-    if not ended:
+    queued = not ended and run.status != "paused"
+    if queued:
         run.status = "queued"
     await session.flush()
     await record(
@@ -194,7 +207,7 @@ async def _settle(
             "comment": comment,
         },
     )
-    return not ended
+    return queued
 
 
 async def _locked(session: AsyncSession, tenant_id: uuid.UUID, approval_id: uuid.UUID) -> Approval:
@@ -221,8 +234,8 @@ async def decide(
     queue: RunQueue | None = None,
 ) -> Approval:
     """Approve or reject a pending approval, in the caller's transaction (audited
-    ``approval.decided``); its run is queued again, and with ``queue`` its job is deferred once
-    that transaction commits.
+    ``approval.decided``); its run is queued again (unless paused), and with ``queue`` its job is
+    deferred once that transaction commits.
 
     :class:`NotFound` for another tenant's or an unknown approval; :class:`PermissionDenied` if
     the actor's role is below the approval's ``role``; :class:`Conflict` if it is already decided
@@ -235,8 +248,8 @@ async def decide(
         raise PermissionDenied(f"Deciding this approval needs the {approval.role} role or above")
     if approval.status != "pending":
         raise Conflict(f"The approval has already been decided ({approval.status})")
-    await _settle(session, tenant_id, approval, _DECIDED[outcome], _actor(actor), comment)
-    if queue is not None:
+    queued = await _settle(session, tenant_id, approval, _DECIDED[outcome], _actor(actor), comment)
+    if queued and queue is not None:
         _defer_after_commit(session, queue, tenant_id, approval.run_id)
     return approval
 

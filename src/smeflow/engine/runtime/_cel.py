@@ -1,8 +1,10 @@
 """Evaluating a definition's CEL at run time, over the run's state.
 
 Names an expression may use: ``input`` (the run's input), ``vars`` (variables set by ``core.set``),
-``nodes`` (each executed node's output, by node id) and ``state`` (the same as ``nodes``, the name
-the templates use: ``state.ask.service``); and, in an event wait's ``match``, ``event`` (the
+``nodes`` (each executed node's output, by node id), ``state`` (the same as ``nodes``, the name
+the templates use: ``state.ask.service``) and ``failed`` (why each step that failed for good
+failed, by node id: what an ``on_error`` branch reads, such as ``failed.pay``; a step that
+succeeded on a later pass is not in it); and, in an event wait's ``match``, ``event`` (the
 payload of the event being looked at).
 """
 
@@ -48,6 +50,8 @@ def evaluate(
     context.add_variable("vars", state.get("vars") or {})
     context.add_variable("nodes", nodes)
     context.add_variable("state", nodes)
+    failed = state.get("failed") or {}
+    context.add_variable("failed", {node: reason for node, reason in failed.items() if reason is not None})
     if event is not None:
         context.add_variable("event", event)
     try:

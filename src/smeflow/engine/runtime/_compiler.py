@@ -16,6 +16,9 @@ An ``approval`` node opens its approval (once per visit) and interrupts the grap
 or until an event it matches is emitted (:mod:`._event_waits`); a ``subworkflow`` node until its
 child run ends (:mod:`._subworkflows`). The ``form``, ``agent`` and ``send_message`` executors
 are in :mod:`._executors`.
+
+Before each step the run's stop signal is checked: a run asked to cancel or pause stops there
+(see :mod:`._stops`). An ``on_error`` branch reads why a step failed as ``failed.<id>`` in CEL.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from smeflow.engine.runtime._event_waits import wait_for_event
 from smeflow.engine.runtime._executors import agent_step, form_step, send_message_step
 from smeflow.engine.runtime._messages import SenderRegistry
 from smeflow.engine.runtime._records import record_event, write_journal
+from smeflow.engine.runtime._stops import StopSignals
 from smeflow.engine.runtime._subworkflows import run_subworkflow
 from smeflow.engine.runtime._visits import journaled_result, record_waiting, step_key, visit_of
 from smeflow.engine.runtime._waits import parse_due, spoken_duration
@@ -113,6 +117,12 @@ class StepContext:
     events: list[dict[str, Any]] | None = None
     #: the run's first execution: no side effect of it can have been journaled yet
     fresh: bool = False
+    stops: StopSignals | None = None  # whether the run was asked to stop (cancel, pause)
+
+    async def boundary(self) -> None:
+        """A step is about to start: :class:`RunStopped` here if the run was asked to stop."""
+        if self.stops is not None:
+            await self.stops.check(self.db, self.tenant_id, self.run_id)
 
     async def record(
         self,
@@ -307,6 +317,7 @@ def _step(node: Node, execute: Execute) -> Callable[[RunState, Runtime[StepConte
 
     async def step(state: RunState, runtime: Runtime[StepContext]) -> Update:
         ctx = runtime.context
+        await ctx.boundary()
         policy = node.retry
         attempts = policy.max_attempts if policy else 1
         started = time.perf_counter()

@@ -14,18 +14,25 @@ Each sweep does five things:
 2. **Runs left ``running`` (or ``queued``) whose last job ended badly are queued again**: the last
    ``smeflow.execute_run`` job of the run is ``failed``/``cancelled``/``aborted`` (an exception
    outside the run's own error handling, a worker stopped mid-run) and the run is not finished.
-   After ``MAX_JOBS_PER_RUN`` jobs the sweeper gives up and fails the run with the internal-error
-   reason (a run that kills its executor every time must not loop forever).
+   Both take-overs count on the run (``runs.recoveries``: a retried stalled job keeps its id, so
+   counting jobs would miss it): at the ``MAX_JOBS_PER_RUN``-th the sweeper gives up, fails the
+   job and fails the run with the internal-error reason (a run that kills its executor every time
+   must not loop forever). A manual retry of the run starts the count again.
 3. **Runs ``waiting`` at a wait step with no job are queued** (a wake-up lost before it was
    deferred): executing one resumes it if it is due, or schedules its wake-up again. Runs that
    wait for something other than a time are left alone: a pending approval, an event wait with no
    timeout, an unfinished child run (a decision, an event or the child's end queues them). A run
    waiting both for such a thing and, on a parallel branch, for a time is left alone too: its
    wake-up is not recovered if it was lost.
-4. **Runs ``queued`` longer than ``sweep_after_seconds`` are deferred** (a defer lost after the
-   accepting transaction committed, a crash in between); a job already waiting is enough.
+4. **Runs ``queued`` longer than ``sweep_after_seconds`` that may start are deferred** (a defer
+   lost after the accepting transaction committed, a crash in between, a lost start of the next
+   run); a job already waiting is enough. Paused and cancelled runs are never queued again.
 5. **Schedules due within a minute (or overdue) with no fire job get one** (see
    :mod:`smeflow.engine.runtime._schedules`), and trigger keys older than 24 h are pruned.
+
+Admission (see :mod:`._admission`): a job whose run may not start yet (its tenant at its quota,
+an earlier run of its order key unfinished) ends at once and leaves the run ``queued``; every
+execution that ends defers the tenant's runs that may start now (:meth:`RunQueue.start_next`).
 
 Re-executing a run resumes from its last checkpoint and replays journaled side effects (see the
 package docstring for the exact guarantee).
@@ -42,11 +49,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
+from procrastinate.jobs import Status
 
 from smeflow.engine.runtime._approvals import expire_due
 from smeflow.engine.runtime._runtime import ENGINE_OPTIONS, Runtime, engine_conninfo
@@ -75,8 +84,7 @@ POLL_SECONDS = 1.0
 
 # The last execute_run job of each run that ended without finishing the run's job normally.
 _ENDED_BADLY = """
-SELECT job.args,
-       (SELECT count(*) FROM procrastinate_jobs same WHERE same.lock = job.lock) AS jobs
+SELECT job.args
   FROM procrastinate_jobs job
  WHERE job.task_name = %(task_name)s
    AND job.status IN ('failed', 'cancelled', 'aborted')
@@ -87,6 +95,11 @@ SELECT job.args,
  LIMIT 1000
 """
 
+
+# A job waiting under a queueing lock (at most one: procrastinate keeps them unique).
+_WAITING_JOB = """
+SELECT id FROM procrastinate_jobs WHERE queueing_lock = %(queueing_lock)s AND status = 'todo'
+"""
 
 # Which of the given run locks have a job still to do (or doing).
 _LOCKS_WITH_JOBS = """
@@ -143,6 +156,8 @@ class RunQueue:
                 await self.defer_run(tenant, other)
             if executed.wake_at is not None:  # waits at a wait step: wake it when it is due
                 await self.defer_wake(tenant, run, executed.wake_at)
+            if executed.status is not None:  # it left its slot (and its order key) to the next
+                await self.start_next(tenant)
 
         @self.app.task(name=FIRE_SCHEDULE)
         async def fire(tenant_id: str, workflow_id: str, fire_at: str) -> None:
@@ -217,9 +232,24 @@ class RunQueue:
         except Exception:
             logger.exception("could not schedule the fire job of workflow %s; the sweeper will", workflow_id)
 
+    async def start_next(self, tenant_id: uuid.UUID) -> int:
+        """Defer the tenant's queued runs that may start now (a slot or an order key was freed);
+        how many."""
+        startable = await self.runtime.startable(tenant_id)
+        for run_id in startable:
+            await self.defer_run(tenant_id, run_id)
+        return len(startable)
+
     def defer_soon(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
         """Defer in the background (after a commit); a failure is logged and left to the sweeper."""
-        task = asyncio.get_running_loop().create_task(self._defer_logged(tenant_id, run_id))
+        self._background(self._defer_logged(tenant_id, run_id))
+
+    def start_next_soon(self, tenant_id: uuid.UUID) -> None:
+        """:meth:`start_next` in the background (after a commit); a failure is left to the sweeper."""
+        self._background(self._start_next_logged(tenant_id))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -228,6 +258,12 @@ class RunQueue:
             await self.defer_run(tenant_id, run_id)
         except Exception:
             logger.exception("could not queue run %s; the sweeper will", run_id)
+
+    async def _start_next_logged(self, tenant_id: uuid.UUID) -> None:
+        try:
+            await self.start_next(tenant_id)
+        except Exception:
+            logger.exception("could not start the next runs of tenant %s; the sweeper will", tenant_id)
 
     async def wait_deferred(self) -> None:
         """Wait until the background defers have been sent."""
@@ -285,22 +321,54 @@ class RunQueue:
 
     async def retry_stalled_jobs(self) -> int:
         """Put the ``doing`` jobs of dead workers (no heartbeat for ``dead_after_seconds``) back
-        to ``todo``; how many."""
+        to ``todo``; a stalled job whose run already has another job waiting is failed instead
+        (that job executes the run; two cannot wait under one queueing lock), and so is the job
+        of a run taken over ``MAX_JOBS_PER_RUN`` times (the run fails); how many jobs were acted
+        on."""
         manager = self.app.job_manager
-        retried = 0
+        acted = 0
         for job in await manager.get_stalled_jobs(seconds_since_heartbeat=self.dead_after_seconds):
+            superseded = await self._has_waiting_job(job.queueing_lock)
+            if job.task_name == EXECUTE_RUN and await self._gives_up(job.task_kwargs):
+                superseded = True
             try:
-                await manager.retry_job(job)
+                if superseded:
+                    await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                else:
+                    await manager.retry_job(job)
             except ConnectorException:  # another sweeper was first
-                logger.debug("stalled job %s was already retried", job.id)
+                logger.debug("stalled job %s was already taken care of", job.id)
                 continue
-            logger.warning("retrying job %s (%s) of a dead worker", job.id, job.task_name)
-            retried += 1
-        return retried
+            logger.warning(
+                "%s job %s (%s) of a dead worker",
+                "failing" if superseded else "retrying",
+                job.id,
+                job.task_name,
+            )
+            acted += 1
+        return acted
+
+    async def _has_waiting_job(self, queueing_lock: str | None) -> bool:
+        if queueing_lock is None:
+            return False
+        rows = await self.app.connector.execute_query_all_async(_WAITING_JOB, queueing_lock=queueing_lock)
+        return bool(rows)
+
+    async def _gives_up(self, args: dict[str, Any]) -> bool:
+        """Count a take-over of the run; past ``MAX_JOBS_PER_RUN`` fail it (``True``)."""
+        tenant_id, run_id = uuid.UUID(args["tenant_id"]), uuid.UUID(args["run_id"])
+        taken_over = await self.runtime.recover(tenant_id, run_id)
+        if taken_over is None or taken_over < MAX_JOBS_PER_RUN:
+            return False
+        logger.error("run %s lost its job %d times; giving up on it", run_id, taken_over)
+        if (parent := await self.runtime.abandon(tenant_id, run_id)) is not None:
+            await self.defer_run(tenant_id, parent)
+        return True
 
     async def requeue_abandoned_runs(self) -> int:
-        """Queue again every unfinished run whose last job failed, was cancelled or aborted (after
-        ``MAX_JOBS_PER_RUN`` jobs, fail the run instead); how many runs were queued or failed."""
+        """Queue again every unfinished run whose last job failed, was cancelled or aborted (its
+        ``MAX_JOBS_PER_RUN``-th take-over fails the run instead); how many runs were queued or
+        failed."""
         rows = await self.app.connector.execute_query_all_async(_ENDED_BADLY, task_name=EXECUTE_RUN)
         acted = 0
         for row in rows:
@@ -308,11 +376,7 @@ class RunQueue:
             tenant_id, run_id = uuid.UUID(args["tenant_id"]), uuid.UUID(args["run_id"])
             if not await self.runtime.is_unfinished(tenant_id, run_id):
                 continue
-            if row["jobs"] >= MAX_JOBS_PER_RUN:
-                logger.error("run %s failed %d jobs in a row; giving up on it", run_id, row["jobs"])
-                if (parent := await self.runtime.abandon(tenant_id, run_id)) is not None:
-                    await self.defer_run(tenant_id, parent)
-            else:
+            if not await self._gives_up(args):
                 logger.warning("run %s was left unfinished by its job; queueing it again", run_id)
                 await self.defer_run(tenant_id, run_id)
             acted += 1

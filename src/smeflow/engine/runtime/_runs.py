@@ -5,7 +5,9 @@ caller's transaction, so an accepted run is never lost; the job is deferred only
 transaction commits (and the periodic sweeper defers any queued run whose job went missing).
 The input is checked against the pinned version's ``input_schema`` first (see ``_inputs``):
 a mismatch is :class:`ValidationFailed` listing every problem (``input.<path>``), nothing written.
-The session must be bound to ``tenant_id``; another tenant's run is :class:`NotFound`.
+A run may carry an ``order_key``: runs of the tenant with the same key execute one at a time, in
+the order they were accepted (see :mod:`._admission`). The session must be bound to
+``tenant_id``; another tenant's run is :class:`NotFound`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from smeflow.engine.runtime._queue import RunQueue
 
 _NO_RUN = "No such run"
+MAX_ORDER_KEY_LENGTH = 200
 
 
 def _actor(actor: Principal | Actor) -> Actor:
@@ -43,6 +46,7 @@ async def start_run(
     input: dict[str, Any],
     version: int | None = None,
     *,
+    order_key: str | None = None,
     queue: RunQueue | None = None,
     created_by: str | None = None,
     parent: tuple[uuid.UUID, str] | None = None,
@@ -51,11 +55,14 @@ async def start_run(
     with ``input``: stored as ``queued`` and audited (``run.started``) in the caller's transaction.
     With ``queue``, its job is deferred once that transaction commits. ``created_by`` says what
     started it when that is not the actor itself (``event:booking.created``, ``run:<id>``);
-    ``parent`` is the run and step of which it is a sub-workflow run.
+    ``parent`` is the run and step of which it is a sub-workflow run. With ``order_key`` (such as
+    ``conversation:<id>``) it executes after the tenant's runs of that key accepted before it have
+    finished or are waiting.
 
     :class:`NotFound` for an unknown workflow or version; :class:`Conflict` if the workflow has
     never been published; :class:`ValidationFailed` if the input is not an object (field
-    ``input``) or does not match the version's input schema (fields ``input.<path>``).
+    ``input``), does not match the version's input schema (fields ``input.<path>``), or the
+    ``order_key`` is empty or longer than 200 characters.
     """
     if isinstance(actor, Principal) and actor.tenant_id != tenant_id:
         raise NotFound("No such workflow")
@@ -63,6 +70,13 @@ async def start_run(
         raise ValidationFailed(
             "The run's input must be a JSON object",
             fields=[FieldProblem("input", "must be an object", "type")],
+        )
+    if order_key is not None and not (
+        isinstance(order_key, str) and 0 < len(order_key) <= MAX_ORDER_KEY_LENGTH
+    ):
+        raise ValidationFailed(
+            "The run's order key must be a text of 1 to 200 characters",
+            fields=[FieldProblem("order_key", "must be 1 to 200 characters long", "length")],
         )
     workflow = await get_workflow(session, tenant_id, workflow_id)
     if version is None:
@@ -80,6 +94,7 @@ async def start_run(
         queue=queue,
         created_by=created_by,
         parent=parent,
+        order_key=order_key,
     )
 
 
@@ -96,6 +111,7 @@ async def accept_run(
     created_by: str | None = None,
     details: dict[str, Any] | None = None,
     parent: tuple[uuid.UUID, str] | None = None,
+    order_key: str | None = None,
 ) -> Run:
     """Store a run whose workflow, version and input the caller has already checked (a trigger):
     ``queued``, audited ``run.started`` (with ``details`` added), its job deferred after commit
@@ -115,6 +131,7 @@ async def accept_run(
         created_at=utcnow(),
         parent_run_id=parent[0] if parent else None,
         parent_node_id=parent[1] if parent else None,
+        order_key=order_key,
     )
     session.add(run)
     await session.flush()
@@ -127,6 +144,7 @@ async def accept_run(
         str(run.id),
         {"workflow_id": str(workflow_id), "version": version}
         | ({"created_by": created_by} if created_by else {})
+        | ({"order_key": order_key} if order_key is not None else {})
         | (details or {}),
     )
     if queue is not None:

@@ -5,9 +5,12 @@ Key contracts: a run executes under a per-run queue lock, so one worker at a tim
 again (a retried job, a crashed worker) resumes from its last checkpoint, and a write or money
 step already journaled is not repeated (the exact guarantee is in the package docstring).
 Checkpoints live in the ``engine`` schema, on autocommit connections; once a run ends only its
-last checkpoint is kept. A waiting run is resumed with what came for it: approvals decided, times
+last checkpoint is kept (the one before the step that failed, for a failed run: a retry resumes
+there). A waiting run is resumed with what came for it: approvals decided, forms answered, times
 due, child runs ended, events taken (an event wins over its wait's timeout); the end of a
-sub-workflow run queues its parent in the same transaction.
+sub-workflow run queues its parent in the same transaction. Claiming a queued or woken run admits
+it first (the tenant's concurrent-run quota, the order of its key: see :mod:`._admission`); a run
+asked to stop is stopped at its claim or at its next step boundary (see :mod:`._stops`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from smeflow.engine.form_models import Form
 from smeflow.engine.models import WorkflowVersion
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._actions import ActionRegistry, default_actions
+from smeflow.engine.runtime._admission import blocked, lock_tenant, startable
 from smeflow.engine.runtime._agents import AgentRegistry, default_agents
 from smeflow.engine.runtime._approvals import mark_waiting, resume_command
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
@@ -51,9 +55,11 @@ from smeflow.engine.runtime._http import guarded_client
 from smeflow.engine.runtime._keys import thread_id
 from smeflow.engine.runtime._messages import SenderRegistry
 from smeflow.engine.runtime._records import insert_events, last_event_seq
+from smeflow.engine.runtime._stops import RunStopped, StopSignals, apply_stop_request
 from smeflow.engine.runtime._subworkflows import child_answers, children_of, wake_parent
 from smeflow.engine.runtime._waits import next_wake, wake_answers
 from smeflow.errors import SMEFlowError
+from smeflow.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -88,14 +94,16 @@ class Claimed:
 
 @dataclass(frozen=True, slots=True)
 class Executed:
-    """How an execution of a run ended: its status (``None``: nothing was done); for a run
-    waiting at a ``wait`` step, when to wake it; and the runs of the tenant it queued (the child
-    runs its sub-workflow steps wait for, the parent of a sub-workflow run that ended), whose jobs
-    the queue defers."""
+    """How an execution of a run ended: its status (``None``: nothing was done, or the run may not
+    start yet); for a run waiting at a ``wait`` step, when to wake it; the runs of the tenant it
+    queued (the child runs its sub-workflow steps wait for, the parent of a sub-workflow run that
+    ended), whose jobs the queue defers; ``prune``: the run has ended, keep only its last
+    checkpoint."""
 
     status: str | None
     wake_at: datetime | None = None
     queued: tuple[uuid.UUID, ...] = ()
+    prune: bool = False
 
 
 def engine_conninfo(db: Database) -> str:
@@ -106,15 +114,17 @@ def engine_conninfo(db: Database) -> str:
 class Runtime:
     """Executes runs for one worker process: the checkpointer's pool, an HTTP client for actions
     (calling public addresses only unless ``allow_private_networks``: see :mod:`._http`), the
-    actions, agents and message senders, and the compiled-graph cache. Use as
-    ``async with Runtime(db) as runtime``. ``agents`` defaults to the built-in ones (the offline
-    ``rules`` agent); ``senders`` to none (a workflow that sends a message is refused until the
-    channel's sender is installed)."""
+    actions, agents and message senders, the compiled-graph cache and the stop signals. Use as
+    ``async with Runtime(db, settings=settings) as runtime``; with ``settings`` the tiers'
+    ``concurrent_runs`` quotas apply (without, runs of a tenant are not limited). ``agents``
+    defaults to the built-in ones (the offline ``rules`` agent); ``senders`` to none (a workflow
+    that sends a message is refused until the channel's sender is installed)."""
 
     def __init__(
         self,
         db: Database,
         *,
+        settings: Settings | None = None,
         actions: ActionRegistry | None = None,
         agents: AgentRegistry | None = None,
         senders: SenderRegistry | None = None,
@@ -123,6 +133,8 @@ class Runtime:
         allow_private_networks: bool = False,
     ) -> None:
         self.db = db
+        self.settings = settings
+        self.stops = StopSignals(to_libpq(db.app_url))
         self.actions = actions or default_actions()
         self.agents = agents if agents is not None else default_agents()
         self.senders = senders if senders is not None else SenderRegistry()
@@ -146,11 +158,13 @@ class Runtime:
     async def __aenter__(self) -> Self:
         await self._pool.open()
         self._saver = AsyncPostgresSaver(self._pool)
+        await self.stops.open()
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        await self.stops.close()
         await self._pool.close()
         if self._own_http:
             await self.http.aclose()
@@ -174,8 +188,13 @@ class Runtime:
             self._graphs.move_to_end(key)
         return compiled
 
-    async def _claim(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Claimed | None:
-        """Mark the run running and return it with its pinned definition (``None``: nothing to do)."""
+    def concurrent_runs(self, tier: str) -> int | None:
+        """How many runs of a tenant on ``tier`` may be running at once (``None``: no limit)."""
+        return None if self.settings is None else self.settings.tier(tier).concurrent_runs
+
+    async def _claim(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Claimed | Executed:
+        """Mark the run running and return it with its pinned definition; or how the claim ended
+        (nothing to do, not admitted yet, stopped as it was asked)."""
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
             run = (
                 await session.execute(
@@ -184,9 +203,20 @@ class Runtime:
             ).scalar_one_or_none()
             if run is None:
                 logger.warning("run %s of tenant %s does not exist; job dropped", run_id, tenant_id)
-                return None
-            if run.status in FINISHED_STATUSES:
-                return None
+                return Executed(None)
+            if run.status in FINISHED_STATUSES or run.status == "paused":
+                # A run cancelled while it was not running still has its checkpoints.
+                return Executed(None, prune=run.status == "cancelled")
+            if run.stop_request is not None:  # asked to stop while no worker was executing it
+                status = await apply_stop_request(session, run)
+                return Executed(status, prune=status == "cancelled")
+            if run.status != "running":  # queued or woken: it needs a slot and its turn
+                await lock_tenant(session, tenant_id)
+                reason = await blocked(session, run, self.concurrent_runs)
+                if reason is not None:
+                    logger.info("run %s does not start yet: %s", run_id, reason)
+                    run.status = "queued"  # a woken run, too: started with the others, in order
+                    return Executed(None)
             definition = (
                 await session.execute(
                     select(WorkflowVersion.definition).where(
@@ -216,21 +246,29 @@ class Runtime:
     ) -> uuid.UUID | None:
         """Record the run's end (audited) with its collected step events, tell :data:`RUN_CHANNEL`;
         a sub-workflow run's parent is queued again in the same transaction (its id is returned,
-        for the queue to defer its job)."""
+        for the queue to defer its job). A run cancelled meanwhile stays cancelled."""
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
             await insert_events(session, tenant_id, run_id, events or [])
-            parent_run_id = (
+            ended = (
                 await session.execute(
                     update(Run)
-                    .where(Run.tenant_id == tenant_id, Run.id == run_id)
-                    .values(status=status, output=output, error=error, finished_at=utcnow())
+                    .where(
+                        Run.tenant_id == tenant_id,
+                        Run.id == run_id,
+                        Run.status.not_in(tuple(FINISHED_STATUSES)),
+                    )
+                    .values(
+                        status=status, output=output, error=error, finished_at=utcnow(), stop_request=None
+                    )
                     .returning(
                         Run.parent_run_id, func.pg_notify(RUN_CHANNEL, f"{tenant_id} {run_id} {status}")
                     )
                 )
-            ).one()[0]
+            ).one_or_none()
+            if ended is None:  # cancelled meanwhile: it stays so
+                return None
             parent = None
-            if parent_run_id is not None:  # locked before the audit chain's head
+            if ended[0] is not None:  # locked before the audit chain's head
                 run = (
                     await session.execute(select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id))
                 ).scalar_one()
@@ -255,15 +293,53 @@ class Runtime:
         ``wait`` step, also when it is due to wake (the queue schedules its wake-up job)."""
         tenant_token, run_token = tenant_id_var.set(str(tenant_id)), run_id_var.set(str(run_id))
         try:
-            return await self._execute(tenant_id, run_id)
+            with self.stops.executing(run_id):
+                executed = await self._execute(tenant_id, run_id)
+            if executed.prune:
+                await self.saver.aprune([thread_id(tenant_id, run_id)], strategy="keep_latest")
+            return executed
         finally:
             run_id_var.reset(run_token)
             tenant_id_var.reset(tenant_token)
 
+    async def _stopped(
+        self, tenant_id: uuid.UUID, run_id: uuid.UUID, events: list[dict[str, Any]] | None
+    ) -> Executed:
+        """The run stopped at a step boundary: write its collected events (its checkpoint was saved
+        there), apply its stop request."""
+        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+            await insert_events(session, tenant_id, run_id, events or [])
+            run = (
+                await session.execute(
+                    select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id).with_for_update()
+                )
+            ).scalar_one()
+            if run.stop_request is None:  # never withdrawn while running; were one, it goes on later
+                run.status = "queued"
+            status = await apply_stop_request(session, run)
+        return Executed(status, prune=status == "cancelled")
+
+    async def _waiting(
+        self,
+        tenant_id: uuid.UUID,
+        run_id: uuid.UUID,
+        interrupts: Any,
+        events: list[dict[str, Any]] | None = None,
+    ) -> Executed:
+        """The run waits (for a person, a time, an event, a child run): write its collected events,
+        mark it waiting (or paused or cancelled, if asked meanwhile)."""
+        if events:
+            async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+                await insert_events(session, tenant_id, run_id, events)
+        status = await mark_waiting(self.db, tenant_id, run_id)
+        if status == "waiting":
+            return Executed(status, next_wake(interrupts), children_of(interrupts))
+        return Executed(status, prune=status == "cancelled")
+
     async def _execute(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Executed:
         claimed = await self._claim(tenant_id, run_id)
-        if claimed is None:
-            return Executed(None)
+        if isinstance(claimed, Executed):
+            return claimed
         run = claimed.run
         try:
             compiled = self._graph((tenant_id, run.workflow_id, run.version), claimed.definition)
@@ -286,9 +362,10 @@ class Runtime:
                 if snapshot.created_at is None:  # died before its first checkpoint: start again
                     invoke = {"input": run.input, "vars": {}, "nodes": {}, "failed": {}}
                 elif snapshot.next or "end" not in snapshot.values:
-                    # Resume after a crash, or with a person's decision, or past a wait that is
-                    # due. ``next`` alone is not enough: with background checkpoints a worker may
-                    # die after a step's writes were saved but before the next checkpoint; ``next``
+                    # Resume after a crash, a pause or a failure (retried), or with a person's
+                    # decision or answers, or past a due wait, an ended child run, an event.
+                    # ``next`` alone is not enough: with background checkpoints a worker may die
+                    # after a step's writes were saved but before the next checkpoint; ``next``
                     # is then empty though the run has not reached its end.
                     decided = await resume_command(self.db, tenant_id, snapshot)
                     answers: dict[str, Any] = dict(cast(Any, decided.resume)) if decided is not None else {}
@@ -299,8 +376,7 @@ class Runtime:
                     if snapshot.interrupts and not answers and all(t.interrupts for t in snapshot.tasks):
                         # Nothing it waits for has come (an early job): it stays as it was, so a
                         # wait keeps the due time it computed first.
-                        await mark_waiting(self.db, tenant_id, run_id)
-                        return Executed("waiting", next_wake(snapshot.interrupts))
+                        return await self._waiting(tenant_id, run_id, snapshot.interrupts)
                     values = {pending.id: pending.value for pending in snapshot.interrupts}
                     resumed = frozenset(
                         str(value["node_id"])
@@ -321,12 +397,11 @@ class Runtime:
                     resumed,
                     events=events,
                     fresh=claimed.fresh,
+                    stops=self.stops,
                 )
                 final = await graph.ainvoke(invoke, config, context=context, durability=compiled.durability)
             if final.get("__interrupt__"):  # waits for a person, a time, an event or a child run
-                await self._pause(tenant_id, run_id, events)
-                pending = final["__interrupt__"]
-                return Executed("waiting", next_wake(pending), children_of(pending))
+                return await self._waiting(tenant_id, run_id, final["__interrupt__"], events)
             end = final.get("end")
             if end is None:
                 error = "The run stopped without reaching an end step"
@@ -334,25 +409,17 @@ class Runtime:
                 output, error = end["output"], f"The run ended at the failure step {end['node']!r}"
             else:
                 status, output = "succeeded", end["output"]
+        except RunStopped:  # asked to cancel or pause: it stopped before its next step
+            return await self._stopped(tenant_id, run_id, events)
         except SMEFlowError as exc:
             error = exc.message
         except Exception:
             logger.exception("run %s failed with an internal error", run_id)
             error = _INTERNAL
         parent = await self._finish(tenant_id, run_id, status, output, error, events)
-        if not (claimed.fresh and compiled.durability == "exit"):
-            # A first execution with ``exit`` durability that ran to its end wrote one checkpoint.
-            await self.saver.aprune([thread_id(tenant_id, run_id)], strategy="keep_latest")
-        return Executed(status, queued=(parent,) if parent else ())
-
-    async def _pause(
-        self, tenant_id: uuid.UUID, run_id: uuid.UUID, events: list[dict[str, Any]] | None
-    ) -> None:
-        """The run waits (for a person, a time…): write its collected events, mark it waiting."""
-        if events:
-            async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
-                await insert_events(session, tenant_id, run_id, events)
-        await mark_waiting(self.db, tenant_id, run_id)
+        # A first execution with ``exit`` durability that ran to its end wrote one checkpoint.
+        prune = not (claimed.fresh and compiled.durability == "exit")
+        return Executed(status, queued=(parent,) if parent else (), prune=prune)
 
     async def is_unfinished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> bool:
         """Whether the run exists and is ``queued`` or ``running`` (one a job must still execute)."""
@@ -367,18 +434,44 @@ class Runtime:
         run it queued again, if it is a sub-workflow run."""
         return await self._finish(tenant_id, run_id, "failed", None, _INTERNAL)
 
-    async def requeue_candidates(self, older_than_seconds: float) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """``(tenant, run)`` of every run queued longer than ``older_than_seconds`` (all tenants)."""
-        async with self.db.transaction(DbScope.platform()) as session:
-            rows = await session.execute(
-                select(Run.tenant_id, Run.id)
-                .where(
-                    Run.status == "queued", Run.created_at < utcnow() - timedelta(seconds=older_than_seconds)
+    async def recover(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> int | None:
+        """Count one more take-over of the run by the sweeper (its worker died, or its job failed);
+        how many so far (``None``: the run is not ``queued`` or ``running``: nothing to recover)."""
+        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+            run = (
+                await session.execute(
+                    select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id).with_for_update()
                 )
-                .order_by(Run.created_at)
-                .limit(1000)
-            )
-            return [(row[0], row[1]) for row in rows]
+            ).scalar_one_or_none()
+            if run is None or run.status not in ("queued", "running"):
+                return None
+            run.recoveries += 1
+            return run.recoveries
+
+    async def startable(self, tenant_id: uuid.UUID, *, older_than: datetime | None = None) -> list[uuid.UUID]:
+        """The tenant's queued runs that may start now (see :func:`._admission.startable`)."""
+        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+            return await startable(session, tenant_id, self.concurrent_runs, older_than=older_than)
+
+    async def requeue_candidates(self, older_than_seconds: float) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """``(tenant, run)`` of every run queued longer than ``older_than_seconds`` (all tenants)
+        that may start now: within its tenant's quota, first of its order key."""
+        cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+        async with self.db.transaction(DbScope.platform()) as session:
+            tenants = (
+                await session.execute(
+                    select(Run.tenant_id)
+                    .where(Run.status == "queued", Run.created_at < cutoff)
+                    .group_by(Run.tenant_id)
+                    .order_by(func.min(Run.created_at))
+                    .limit(1000)
+                )
+            ).scalars()
+            tenant_ids = list(tenants)
+        found: list[tuple[uuid.UUID, uuid.UUID]] = []
+        for tenant_id in tenant_ids:
+            found += [(tenant_id, run_id) for run_id in await self.startable(tenant_id, older_than=cutoff)]
+        return found
 
     async def waiting_without_approval(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """``(tenant, run)`` of every ``waiting`` run that waits for a time (all tenants): each

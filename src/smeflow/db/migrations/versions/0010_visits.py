@@ -2,7 +2,7 @@
 visit of the node (the visit count is part of the run's state), not per run and node.
 
 Revision ID: 0010_visits
-Revises: 0008_triggers
+Revises: 0009_control
 Create Date: 2026-11-26
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010_visits"
-down_revision = "0008_triggers"
+down_revision = "0009_control"
 branch_labels = None
 depends_on = None
 
