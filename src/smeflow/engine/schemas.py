@@ -337,6 +337,10 @@ class EventOut(BaseModel):
     )
     runs_started: list[uuid.UUID] = Field(description="the runs its event triggers started")
     runs_resumed: list[uuid.UUID] = Field(description="the waiting runs it was delivered to (queued again)")
+    runs_skipped: dict[uuid.UUID, str] = Field(
+        default_factory=dict,
+        description="workflows it triggers whose input schema its payload does not match: workflow id → why",
+    )
 
 
 __all__ = [

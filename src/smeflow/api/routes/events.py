@@ -47,4 +47,5 @@ async def emit(
                 duplicate=emitted.duplicate,
                 runs_started=emitted.started,
                 runs_resumed=emitted.resumed,
+                runs_skipped=emitted.skipped,
             )

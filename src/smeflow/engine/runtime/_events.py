@@ -8,11 +8,12 @@ Key contracts:
 * In the caller's transaction, and so all or nothing with the change that caused it: the event is
   stored (``events``); a run is started (:func:`~._runs.start_run`, ``created_by``
   ``event:<name>``, the payload as its input) of every active workflow of the tenant whose newest
-  published version has an ``event`` trigger of that name; the event is delivered to every open
-  event wait of that name of the tenant's unfinished runs (one ``event_deliveries`` row each, see
-  :mod:`._event_waits`) and those runs go back to ``queued``; ``event.emitted`` is audited. The
-  jobs are deferred once that transaction commits (the sweeper re-defers any queued run whose job
-  went missing).
+  published version has an ``event`` trigger of that name (a workflow whose input schema the
+  payload does not match is skipped, and said so: the event happened all the same); the event is
+  delivered to every open event wait of that name of the tenant's unfinished runs (one
+  ``event_deliveries`` row each, see :mod:`._event_waits`) and those runs go back to
+  ``queued``; ``event.emitted`` is audited. The jobs are deferred once that transaction commits
+  (the sweeper re-defers any queued run whose job went missing).
 * An event with a ``key`` is accepted once per tenant: emitting the same key again changes nothing
   and returns the first event (``duplicate``).
 * Tenants stay apart by construction: everything is read and written under the session's tenant
@@ -61,6 +62,8 @@ class Emitted:
     duplicate: bool = False
     started: list[uuid.UUID] = field(default_factory=list)
     resumed: list[uuid.UUID] = field(default_factory=list)
+    #: workflows it triggers whose input schema its payload does not match: workflow → why
+    skipped: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
 def _actor(actor: Principal | Actor) -> Actor:
@@ -221,11 +224,23 @@ async def emit_event(
     if duplicate:
         return Emitted(event, duplicate=True)
     resumed = await _deliver(session, tenant_id, event)
-    started = []
+    started: list[uuid.UUID] = []
+    skipped: dict[uuid.UUID, str] = {}
     for workflow_id, version in await _triggered(session, tenant_id, name):
-        run = await start_run(
-            session, actor, tenant_id, workflow_id, payload, version, queue=queue, created_by=f"event:{name}"
-        )
+        try:
+            run = await start_run(
+                session,
+                actor,
+                tenant_id,
+                workflow_id,
+                payload,
+                version,
+                queue=queue,
+                created_by=f"event:{name}",
+            )
+        except ValidationFailed as exc:  # checked before anything is written: nothing to undo
+            skipped[workflow_id] = "; ".join(f"{p.field}: {p.message}" for p in exc.fields) or exc.message
+            continue
         started.append(run.id)
     await record(
         session,
@@ -239,12 +254,13 @@ async def emit_event(
             "key": key,
             "runs_started": [str(run_id) for run_id in started],
             "runs_resumed": [str(run_id) for run_id in resumed],
+            "runs_skipped": {str(workflow_id): reason for workflow_id, reason in skipped.items()},
         },
     )
     if queue is not None:
         for run_id in resumed:
             _defer_after_commit(session, queue, tenant_id, run_id)
-    return Emitted(event, started=started, resumed=resumed)
+    return Emitted(event, started=started, resumed=resumed, skipped=skipped)
 
 
 __all__ = ["Emitted", "emit_event"]
