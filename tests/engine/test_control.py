@@ -73,11 +73,12 @@ def calling(url: str, *paths: str, after: bool = False) -> dict[str, Any]:
     }
 
 
-def approving() -> dict[str, Any]:
+def approving(durability: str = "exit") -> dict[str, Any]:
     """trigger → ask (approval, staff) → done (output: the decision)."""
     return {
         "schema_version": 1,
         "name": "Approve",
+        "durability": durability,
         "triggers": [{"kind": "manual"}],
         "nodes": [
             {"id": "start", "kind": "trigger"},
@@ -200,7 +201,7 @@ async def test_a_queued_run_is_cancelled_at_once(
 async def test_a_waiting_run_is_cancelled_at_once_and_its_approval_closed(
     db: Database, queue: RunQueue, tenant_a: uuid.UUID, owner_conn: psycopg.Connection
 ) -> None:
-    workflow = await published(db, tenant_a, approving())
+    workflow = await published(db, tenant_a, approving("sync"))  # a checkpoint per step
     run_id = await accept(db, tenant_a, workflow, {})
     assert await queue.runtime.execute_run(tenant_a, run_id) == "waiting"
     assert checkpoints(owner_conn, tenant_a, run_id) > 1

@@ -254,8 +254,8 @@ async def emit_event(
             "key": key,
             "runs_started": [str(run_id) for run_id in started],
             "runs_resumed": [str(run_id) for run_id in resumed],
-            "runs_skipped": {str(workflow_id): reason for workflow_id, reason in skipped.items()},
-        },
+        }
+        | ({"runs_skipped": {str(wf): reason for wf, reason in skipped.items()}} if skipped else {}),
     )
     if queue is not None:
         for run_id in resumed:
