@@ -66,6 +66,12 @@ class Run(Base):
             "created_at",
             postgresql_where=text("order_key IS NOT NULL AND status IN ('queued', 'running')"),
         ),
+        Index(
+            "ix_runs_held",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("held_at IS NOT NULL AND status = 'queued'"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
@@ -92,6 +98,9 @@ class Run(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: times the sweeper took the run over from a dead worker or a failed job (capped)
     recoveries: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    #: when admission last held the queued run back (its tenant at its quota, its key's turn not
+    #: come); ``None`` once it starts. The end of another run kicks only held runs.
+    held_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RunEvent(Base):

@@ -13,9 +13,11 @@ run, and used to choose which queued runs to start when a slot frees:
 
 Race-free: a claim that admits a run first takes a transaction-scoped advisory lock of its tenant
 (:func:`lock_tenant`), so two workers claiming runs of one tenant at once count one after the
-other. A run that may not start yet stays ``queued`` and its job ends: nothing polls. Whenever an
-execution of a tenant's run ends (finished, waiting, paused, cancelled) the queue defers the runs
-:func:`startable` names; the sweeper does the same for runs queued too long (a lost kick).
+other. A run that may not start yet stays ``queued``, is marked held (``held_at``) and its job
+ends: nothing polls. Whenever an execution of a tenant's run ends (finished, waiting, paused,
+cancelled) the queue defers the *held* runs :func:`startable` names (queued runs that were never
+held still have their job: kicking them too would cost a deferral per queued run on every run's
+end); the sweeper defers any startable run queued too long (a lost kick).
 """
 
 from __future__ import annotations
@@ -91,10 +93,24 @@ async def blocked(session: AsyncSession, run: Run, quota: Quota) -> str | None:
 
 
 async def startable(
-    session: AsyncSession, tenant_id: uuid.UUID, quota: Quota, *, older_than: datetime | None = None
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    quota: Quota,
+    *,
+    older_than: datetime | None = None,
+    held: bool = False,
 ) -> list[uuid.UUID]:
     """The tenant's queued runs that may start now, in the order they were accepted: no more than
-    its free slots, and of each order key only the first (accepted before ``older_than`` if given)."""
+    its free slots, and of each order key only the first (accepted before ``older_than`` if given;
+    with ``held``, only runs admission held back: the others have their job already)."""
+    if held:
+        found = await session.execute(
+            select(Run.id)
+            .where(Run.tenant_id == tenant_id, Run.status == "queued", Run.held_at.is_not(None))
+            .limit(1)
+        )
+        if found.first() is None:  # the common case: one indexed read and done
+            return []
     tier, running = (await session.execute(select(_tier(tenant_id), _running(tenant_id)))).one()
     allowed = quota(tier or "free")
     free = STARTABLE_BATCH if allowed is None else min(allowed - running, STARTABLE_BATCH)
@@ -112,6 +128,8 @@ async def startable(
     )
     if older_than is not None:
         query = query.where(Run.created_at < older_than)
+    if held:
+        query = query.where(Run.held_at.is_not(None))
     return list((await session.execute(query)).scalars())
 
 

@@ -235,7 +235,7 @@ class RunQueue:
     async def start_next(self, tenant_id: uuid.UUID) -> int:
         """Defer the tenant's queued runs that may start now (a slot or an order key was freed);
         how many."""
-        startable = await self.runtime.startable(tenant_id)
+        startable = await self.runtime.startable(tenant_id, held=True)
         for run_id in startable:
             await self.defer_run(tenant_id, run_id)
         return len(startable)

@@ -216,6 +216,7 @@ class Runtime:
                 if reason is not None:
                     logger.info("run %s does not start yet: %s", run_id, reason)
                     run.status = "queued"  # a woken run, too: started with the others, in order
+                    run.held_at = utcnow()  # kicked when a run of the tenant ends
                     return Executed(None)
             definition = (
                 await session.execute(
@@ -226,7 +227,7 @@ class Runtime:
                     )
                 )
             ).scalar_one()
-            run.status = "running"
+            run.status, run.held_at = "running", None
             fresh = run.started_at is None
             if fresh:
                 run.started_at = utcnow()
@@ -448,10 +449,13 @@ class Runtime:
             run.recoveries += 1
             return run.recoveries
 
-    async def startable(self, tenant_id: uuid.UUID, *, older_than: datetime | None = None) -> list[uuid.UUID]:
-        """The tenant's queued runs that may start now (see :func:`._admission.startable`)."""
+    async def startable(
+        self, tenant_id: uuid.UUID, *, older_than: datetime | None = None, held: bool = False
+    ) -> list[uuid.UUID]:
+        """The tenant's queued runs that may start now (``held``: only those admission held back;
+        see :func:`._admission.startable`)."""
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
-            return await startable(session, tenant_id, self.concurrent_runs, older_than=older_than)
+            return await startable(session, tenant_id, self.concurrent_runs, older_than=older_than, held=held)
 
     async def requeue_candidates(self, older_than_seconds: float) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """``(tenant, run)`` of every run queued longer than ``older_than_seconds`` (all tenants)
