@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.types import Command, StateSnapshot
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,7 @@ from smeflow.engine.approval_models import Approval
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._runs import _defer_after_commit
 from smeflow.engine.runtime._stops import apply_stop_request
+from smeflow.engine.runtime._tasks import list_pending_first, pending_cursor
 from smeflow.errors import Conflict, NotFound, PermissionDenied
 from smeflow.identity import Principal, role_rank
 
@@ -292,10 +293,6 @@ async def get_approval(session: AsyncSession, tenant_id: uuid.UUID, approval_id:
     return approval
 
 
-def _pending_rank() -> Any:
-    return case((Approval.status == "pending", 0), else_=1)
-
-
 async def list_approvals(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -307,24 +304,14 @@ async def list_approvals(
 ) -> list[Approval]:
     """The tenant's approvals, pending ones first, newest first within each group (in one status,
     of one run, if given); pass :func:`approval_cursor` of the last one seen as ``after``."""
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
-    rank = _pending_rank()
-    query = select(Approval).where(Approval.tenant_id == tenant_id)
-    if status is not None:
-        query = query.where(Approval.status == status)
-    if run_id is not None:
-        query = query.where(Approval.run_id == run_id)
-    if after is not None:
-        last_rank, last_id = after
-        query = query.where((rank > last_rank) | ((rank == last_rank) & (Approval.id < last_id)))
-    query = query.order_by(rank, Approval.id.desc()).limit(limit)
-    return list((await session.execute(query)).scalars())
+    return await list_pending_first(
+        session, Approval, tenant_id, limit, status=status, run_id=run_id, after=after
+    )
 
 
 def approval_cursor(approval: Approval) -> tuple[int, uuid.UUID]:
     """The sort key of an approval in :func:`list_approvals`."""
-    return (0 if approval.status == "pending" else 1, approval.id)
+    return pending_cursor(approval)
 
 
 __all__ = [

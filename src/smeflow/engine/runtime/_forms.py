@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.types import StateSnapshot
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,7 @@ from smeflow.engine.definitions import FormField, check_answers
 from smeflow.engine.form_models import Form
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._runs import _defer_after_commit
+from smeflow.engine.runtime._tasks import list_pending_first, pending_cursor
 from smeflow.errors import Conflict, NotFound
 from smeflow.identity import Principal
 
@@ -201,10 +202,6 @@ async def get_form(session: AsyncSession, tenant_id: uuid.UUID, form_id: uuid.UU
     return form
 
 
-def _pending_rank() -> Any:
-    return case((Form.status == "pending", 0), else_=1)
-
-
 async def list_forms(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -216,24 +213,20 @@ async def list_forms(
 ) -> list[Form]:
     """The tenant's forms: pending ones by default (``status="all"``: pending first), newest
     first (of one run, if given); pass :func:`form_cursor` of the last one seen as ``after``."""
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
-    rank = _pending_rank()
-    query = select(Form).where(Form.tenant_id == tenant_id)
-    if status != "all":
-        query = query.where(Form.status == status)
-    if run_id is not None:
-        query = query.where(Form.run_id == run_id)
-    if after is not None:
-        last_rank, last_id = after
-        query = query.where((rank > last_rank) | ((rank == last_rank) & (Form.id < last_id)))
-    query = query.order_by(rank, Form.id.desc()).limit(limit)
-    return list((await session.execute(query)).scalars())
+    return await list_pending_first(
+        session,
+        Form,
+        tenant_id,
+        limit,
+        status=None if status == "all" else status,
+        run_id=run_id,
+        after=after,
+    )
 
 
 def form_cursor(form: Form) -> tuple[int, uuid.UUID]:
     """The sort key of a form in :func:`list_forms`."""
-    return (0 if form.status == "pending" else 1, form.id)
+    return pending_cursor(form)
 
 
 __all__ = [
