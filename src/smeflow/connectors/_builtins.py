@@ -1,0 +1,22 @@
+"""The built-in connectors, registered explicitly (no import-time side effects)."""
+
+from __future__ import annotations
+
+from smeflow.connectors._registry import ConnectorRegistry, entry_point_connectors
+from smeflow.connectors._sdk import Connector
+
+
+def builtin_connectors() -> list[Connector]:
+    """One instance of each built-in connector."""
+    return []
+
+
+def default_registry(*, plugins: bool = True) -> ConnectorRegistry:
+    """The built-ins plus (with ``plugins``) every installed entry-point connector, validated."""
+    connectors = builtin_connectors()
+    if plugins:
+        connectors += entry_point_connectors()
+    return ConnectorRegistry(connectors)
+
+
+__all__ = ["builtin_connectors", "default_registry"]
