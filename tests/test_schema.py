@@ -14,6 +14,7 @@ import smeflow.engine.models
 import smeflow.engine.run_models
 import smeflow.engine.trigger_models
 import smeflow.identity.models
+import smeflow.integrations.models
 import smeflow.tenancy.models  # noqa: F401  (registers the tables)
 from smeflow.db import Base
 

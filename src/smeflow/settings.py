@@ -74,6 +74,11 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "test", "prod"] = "dev"
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    retired_secret_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="earlier secret keys, still accepted to open what they sealed until "
+        "`smeflow keys rotate` has re-encrypted it under the current key (a JSON list)",
+    )
 
     # database
     database_url: SecretStr | None = Field(
