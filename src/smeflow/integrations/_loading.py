@@ -1,0 +1,41 @@
+"""From a stored integration row to what a connector sees (:class:`smeflow.connectors.Integration`).
+
+The one place credentials are decrypted; the result lives in memory for one call and is never
+stored, logged or returned by the API.
+"""
+
+from __future__ import annotations
+
+from smeflow.connectors import Connector
+from smeflow.connectors import Integration as ConnectorIntegration
+from smeflow.integrations._vault import Sealed, Vault
+from smeflow.integrations.models import Integration
+
+WEBHOOK_PATH = "/api/v1/webhooks"
+
+
+def sealed_of(row: Integration) -> Sealed:
+    return Sealed(row.sealed_credentials, row.sealed_webhook_token, row.wrapped_key, row.key_id)
+
+
+def webhook_url(public_url: str, row: Integration, token: str) -> str:
+    """Where the provider must send this integration's callbacks."""
+    return f"{public_url.rstrip('/')}{WEBHOOK_PATH}/{row.connector}/{row.id}/{token}"
+
+
+def to_connector_integration(
+    row: Integration, connector: Connector, vault: Vault, *, public_url: str | None
+) -> ConnectorIntegration:
+    """The integration as ``connector`` sees it: config and decrypted credentials, webhook URL."""
+    credentials, token = vault.open(row.tenant_id, row.id, sealed_of(row))
+    return ConnectorIntegration(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        connector=row.connector,
+        config=connector.config_model.model_validate(row.config),
+        credentials=connector.credentials_model.model_validate(credentials),
+        webhook_url=webhook_url(public_url, row, token) if public_url else None,
+    )
+
+
+__all__ = ["WEBHOOK_PATH", "sealed_of", "to_connector_integration", "webhook_url"]
