@@ -15,6 +15,7 @@ import smeflow.engine.run_models
 import smeflow.engine.trigger_models
 import smeflow.identity.models
 import smeflow.integrations.models
+import smeflow.payments.models
 import smeflow.tenancy.models  # noqa: F401  (registers the tables)
 from smeflow.db import Base
 

@@ -1,0 +1,1 @@
+"""Payments: a state machine per payment, fed by provider callbacks and confirmed by status queries."""
