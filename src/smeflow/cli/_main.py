@@ -520,6 +520,21 @@ def events_emit(
     _run(work)
 
 
+@app.command()
+def sandbox(
+    providers: Annotated[list[str] | None, typer.Argument(help="sandboxes to serve (default: all)")] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="port of the first sandbox (the next ones follow; 0 = any)")
+    ] = 8100,
+) -> None:
+    """Serve local sandboxes that speak each provider's real protocol (M-Pesa, Paystack…)."""
+    from smeflow.cli._sandbox import serve_sandboxes
+
+    configure_logging("WARNING")
+    raise typer.Exit(serve_sandboxes(providers or [], host=host, base_port=port, console=console))
+
+
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
     # A normal exit runs atexit handlers, which release the embedded PostgreSQL.
     sys.exit(128 + signum)
