@@ -6,6 +6,11 @@ stored, logged or returned by the API.
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from smeflow.connectors import Connector
 from smeflow.connectors import Integration as ConnectorIntegration
 from smeflow.integrations._vault import Sealed, Vault
@@ -38,4 +43,16 @@ def to_connector_integration(
     )
 
 
-__all__ = ["WEBHOOK_PATH", "sealed_of", "to_connector_integration", "webhook_url"]
+async def find_integration(
+    session: AsyncSession, tenant_id: uuid.UUID, name_or_id: str
+) -> Integration | None:
+    """The tenant's integration with this id, or else this name (any status)."""
+    query = select(Integration).where(Integration.tenant_id == tenant_id)
+    try:
+        query = query.where(Integration.id == uuid.UUID(name_or_id))
+    except ValueError:
+        query = query.where(Integration.name == name_or_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+__all__ = ["WEBHOOK_PATH", "find_integration", "sealed_of", "to_connector_integration", "webhook_url"]

@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.connectors import (
@@ -38,7 +37,7 @@ from smeflow.connectors import (
 from smeflow.core.money import Money
 from smeflow.db import Database, DbScope
 from smeflow.errors import NotFound, ValidationFailed
-from smeflow.integrations._loading import to_connector_integration
+from smeflow.integrations._loading import find_integration, to_connector_integration
 from smeflow.integrations._vault import Vault
 from smeflow.integrations.models import Integration
 from smeflow.payments._states import Observed
@@ -250,12 +249,7 @@ class PaymentFlow:
 
 
 async def _integration(session: AsyncSession, tenant_id: uuid.UUID, name_or_id: str) -> Integration:
-    query = select(Integration).where(Integration.tenant_id == tenant_id)
-    try:
-        query = query.where(Integration.id == uuid.UUID(name_or_id))
-    except ValueError:
-        query = query.where(Integration.name == name_or_id)
-    row = (await session.execute(query)).scalar_one_or_none()
+    row = await find_integration(session, tenant_id, name_or_id)
     if row is None or row.status != "active":
         raise NotFound(f"there is no active integration {name_or_id!r}")
     return row

@@ -79,6 +79,11 @@ class ActionConfig(Strict):
         description=f"the action's input: {_VALUES}",
         json_schema_extra=VALUE_FIELD,
     )
+    unattended: bool = Field(
+        False,
+        description="let an action that moves money run without an approval step before it (for "
+        "example a payment request the customer confirms with their own PIN)",
+    )
 
 
 class ConditionConfig(Strict):

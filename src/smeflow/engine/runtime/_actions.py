@@ -38,9 +38,9 @@ class ActionContext:
 class Action(ABC):
     """A registered action. Subclasses set ``name``, ``effect`` and ``input_model``."""
 
-    name: ClassVar[str]
-    effect: ClassVar[Effect]
-    input_model: ClassVar[type[BaseModel]]
+    name: str
+    effect: Effect
+    input_model: type[BaseModel]
     #: the action's output is merged into the run's ``vars``
     sets_vars: ClassVar[bool] = False
 

@@ -91,7 +91,8 @@ def upgrade(app_role: str, app_password: str | None = None) -> None:
             kind text NOT NULL,
             reference text,
             data jsonb NOT NULL,""",
-            "CONSTRAINT uq_inbox_events_tenant_id_integration_id_event_id UNIQUE (tenant_id, integration_id, event_id)",
+            "CONSTRAINT uq_inbox_events_tenant_id_integration_id_event_id "
+            "UNIQUE (tenant_id, integration_id, event_id)",
             """CONSTRAINT fk_inbox_events_tenant_id_integrations FOREIGN KEY (tenant_id, integration_id)
                 REFERENCES integrations (tenant_id, id) ON DELETE CASCADE,
             CONSTRAINT fk_inbox_events_tenant_id_webhook_deliveries FOREIGN KEY (tenant_id, delivery_id)
