@@ -12,6 +12,7 @@ from smeflow.api._ratelimit import RateLimiter
 from smeflow.db import Database
 from smeflow.engine.runtime import RunQueue
 from smeflow.identity import Authorizer, OidcVerifier
+from smeflow.payments import PaymentFlow
 from smeflow.settings import Settings
 
 
@@ -25,6 +26,7 @@ class AppState:
     http: httpx.AsyncClient
     oidc: OidcVerifier | None
     runs: RunQueue
+    payments: PaymentFlow | None = None
 
 
 __all__ = ["AppState"]

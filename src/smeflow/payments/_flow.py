@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.connectors import (
@@ -35,8 +36,9 @@ from smeflow.connectors import (
     Rejected,
 )
 from smeflow.core.money import Money
+from smeflow.core.phones import PhoneError, to_e164
 from smeflow.db import Database, DbScope
-from smeflow.errors import NotFound, ValidationFailed
+from smeflow.errors import FieldProblem, NotFound, ValidationFailed
 from smeflow.integrations._loading import find_integration, to_connector_integration
 from smeflow.integrations._vault import Vault
 from smeflow.integrations.models import Integration
@@ -52,6 +54,7 @@ from smeflow.payments.service import (
     pending_before,
     quiet_period,
 )
+from smeflow.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -114,15 +117,17 @@ class PaymentFlow:
         email: str | None = None,
         description: str | None = None,
         run_id: uuid.UUID | None = None,
-    ) -> Payment:
+    ) -> tuple[Payment, bool]:
         """Ask the customer to pay ``amount`` through the integration ``integration`` (a name or an id)."""
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
             row = await _integration(session, tenant_id, integration)
+            if phone is not None:
+                phone = await _e164(session, tenant_id, phone)
             if row.connector not in self.gateways:
                 raise ValidationFailed(
                     f"the integration {row.name!r} ({row.connector}) does not take payments"
                 )
-            payment, _ = await create_payment(
+            payment, created = await create_payment(
                 session,
                 tenant_id,
                 integration_id=row.id,
@@ -135,7 +140,7 @@ class PaymentFlow:
                 run_id=run_id,
             )
             if payment.status != "created":
-                return payment
+                return payment, created
             connector, ctx = self._context(row, idempotency_key=reference)
         gateway = self.gateways[row.connector]
         try:
@@ -151,7 +156,7 @@ class PaymentFlow:
                     cause="request",
                     on_settled=self.on_settled,
                 )
-                return locked
+                return locked, created
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
             locked = await lock_payment(session, tenant_id, payment.id)
             assert locked is not None
@@ -162,7 +167,7 @@ class PaymentFlow:
                     provider_reference=started.provider_reference,
                     checkout_url=started.checkout_url,
                 )
-            return locked
+            return locked, created
 
     # --- callbacks ------------------------------------------------------------------------
 
@@ -185,7 +190,7 @@ class PaymentFlow:
             raise PaymentNotYetKnown(f"no payment with reference {reference!r} yet")
         if kind == "payment.succeeded":
             row = await _integration(session, tenant_id, str(integration_id))
-            observed = await self._query(row, payment)
+            observed = _with_callback(await self._query(row, payment), data)
             await apply(
                 session, payment, observed, cause="query", event_id=event_id, on_settled=self.on_settled
             )
@@ -207,6 +212,19 @@ class PaymentFlow:
             )
 
     # --- reconciliation -------------------------------------------------------------------
+
+    async def check(self, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> bool:
+        """Ask the provider about one unsettled payment now; whether it moved."""
+        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+            payment = await lock_payment(session, tenant_id, payment_id)
+            if payment is None:
+                raise NotFound("No such payment")
+            if payment.status not in ("created", "pending"):
+                return False
+            row = await _integration(session, tenant_id, str(payment.integration_id))
+            observed = await self._query(row, payment)
+            change = await apply(session, payment, observed, cause="query", on_settled=self.on_settled)
+            return change.changed
 
     async def reconcile(self, *, quiet_seconds: float = 30.0, limit: int = 100) -> int:
         """Query every payment pending for ``quiet_seconds`` or more; the number that moved."""
@@ -253,6 +271,36 @@ async def _integration(session: AsyncSession, tenant_id: uuid.UUID, name_or_id: 
     if row is None or row.status != "active":
         raise NotFound(f"there is no active integration {name_or_id!r}")
     return row
+
+
+async def _e164(session: AsyncSession, tenant_id: uuid.UUID, phone: str) -> str:
+    """``phone`` in E.164, read in the tenant's country when it has no country code."""
+    country = (await session.execute(select(Tenant.country).where(Tenant.id == tenant_id))).scalar_one()
+    try:
+        return to_e164(phone, country)
+    except PhoneError as exc:
+        raise ValidationFailed(
+            str(exc), fields=[FieldProblem("body.phone", str(exc), "invalid_phone")]
+        ) from None
+
+
+def _with_callback(observed: Observed, data: Mapping[str, Any]) -> Observed:
+    """The query's answer, completed by the (verified) callback's amount and receipt where the
+    query says nothing of them (Daraja's STK Query gives neither)."""
+    if observed.status != "succeeded":
+        return observed
+    return replace(
+        observed,
+        amount_minor=observed.amount_minor
+        if observed.amount_minor is not None
+        else _int(data.get("amount_minor")),
+        currency=observed.currency or _text(data.get("currency")),
+        provider_ref=observed.provider_ref or _text(data.get("provider_ref")),
+    )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:

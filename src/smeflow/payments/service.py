@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smeflow.audit import Actor, record
 from smeflow.core import new_id, utcnow
 from smeflow.core.money import Money
+from smeflow.errors import Conflict, FieldProblem
 from smeflow.payments._states import SETTLED, Observed, next_status
 from smeflow.payments.models import Payment, PaymentTransition
 
@@ -89,6 +90,13 @@ async def create_payment(
             select(Payment).where(Payment.tenant_id == tenant_id, Payment.reference == reference)
         )
     ).scalar_one()
+    if new is None and (
+        payment.integration_id != integration_id
+        or payment.amount_minor != amount.minor
+        or payment.currency != amount.currency
+    ):
+        message = f"the reference {reference!r} belongs to another payment"
+        raise Conflict(message, fields=[FieldProblem("body.reference", message, "duplicate")])
     if new is not None:
         session.add(
             PaymentTransition(
@@ -221,6 +229,23 @@ async def transitions(
     return list(rows.scalars())
 
 
+async def list_payments(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    limit: int,
+    *,
+    status: str | None = None,
+    after: uuid.UUID | None = None,
+) -> list[Payment]:
+    """The tenant's payments, newest first (ids are time-ordered), from after ``after``."""
+    query = select(Payment).where(Payment.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Payment.status == status)
+    if after is not None:
+        query = query.where(Payment.id < after)
+    return list((await session.execute(query.order_by(Payment.id.desc()).limit(limit))).scalars())
+
+
 async def pending_before(
     session: AsyncSession, cutoff: datetime, limit: int = 100
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -247,6 +272,7 @@ __all__ = [
     "create_payment",
     "find_by_provider_reference",
     "get_payment",
+    "list_payments",
     "lock_payment",
     "mark_requested",
     "pending_before",

@@ -10,6 +10,7 @@ from smeflow.api.routes import (
     health,
     hooks,
     me,
+    payments,
     runs,
     tenants,
     users,
@@ -30,6 +31,7 @@ ROUTERS = [
     hooks.router,
     forms.router,
     events.router,
+    payments.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -132,7 +132,7 @@ class RequestPaymentAction(Action):
         except MoneyError as exc:
             raise StepFailed(f"payments.request: {exc}") from None
         try:
-            payment = await self.flow.request(
+            payment, _ = await self.flow.request(
                 ctx.tenant_id,
                 integration=data.integration,
                 amount=amount,

@@ -16,6 +16,12 @@ branch_labels = None
 depends_on = None
 
 
+RULES = [
+    ("p", "viewer", "*", "payments", "read"),
+    ("p", "staff", "*", "payments", "write"),
+]
+
+
 def _tenant_rls(table: str) -> None:
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
@@ -90,8 +96,15 @@ def upgrade(app_role: str, app_password: str | None = None) -> None:
     )
     op.execute(f'GRANT SELECT, INSERT, UPDATE ON payments TO "{app_role}"')
     op.execute(f'GRANT SELECT, INSERT ON payment_transitions TO "{app_role}"')
+    values = ", ".join(f"('{p}', '{a}', '{b}', '{c}', '{d}')" for p, a, b, c, d in RULES)
+    op.execute(f"INSERT INTO authz_rules (ptype, v0, v1, v2, v3) VALUES {values} ON CONFLICT DO NOTHING")
 
 
 def downgrade(app_role: str, app_password: str | None = None) -> None:
+    for p, a, b, c, d in RULES:
+        op.execute(
+            f"DELETE FROM authz_rules WHERE ptype = '{p}' AND v0 = '{a}' AND v1 = '{b}'"
+            f" AND v2 = '{c}' AND v3 = '{d}'"
+        )
     for table in ("payment_transitions", "payments"):
         op.execute(f"DROP TABLE IF EXISTS {table}")
