@@ -20,7 +20,8 @@ _OBSERVABLE = {"pending", "succeeded", "failed", "reversed"}
 
 def _observed(out: dict[str, Any], *, status: str | None = None) -> Observed:
     raw = status or str(out.get("status", "pending"))
-    mapped = raw if raw in _OBSERVABLE else ("failed" if raw == "abandoned" else "pending")
+    # Paystack says "abandoned" for a checkout not completed *yet*: still pending for us.
+    mapped = raw if raw in _OBSERVABLE else "pending"
     return Observed(
         mapped,  # type: ignore[arg-type]
         amount_minor=out.get("amount_minor"),
