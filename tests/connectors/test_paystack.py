@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -430,6 +432,44 @@ async def test_provider_failures_become_typed_errors(world: World) -> None:
     assert type(caught.value).__name__ == "InvalidResponse"
     with pytest.raises(Rejected, match="letters, digits"):
         await world.connector.call("verify_transaction", world.ctx(), {"reference": "../balance"})
+
+
+def test_amounts_round_trip_exactly_through_paystack_subunits() -> None:
+    sandbox = PaystackSandbox(secret_key=SECRET)
+    with serving(sandbox) as url:
+        integration = make_integration(url)
+        connector = Paystack()
+        counter = iter(range(10**6))
+
+        async def round_trip(amount_minor: int, currency: str) -> None:
+            factory = HttpFactory()
+            try:
+                ctx = ActionContext(
+                    integration, factory.for_integration(connector, integration), f"k{next(counter)}"
+                )
+                out = await connector.call(
+                    "initialize_transaction",
+                    ctx,
+                    {"amount_minor": amount_minor, "currency": currency, "email": "h@example.ng"},
+                )
+                assert sandbox.calls[-1][2]["amount"] == amount_minor  # subunits are minor units
+                async with httpx.AsyncClient() as client:
+                    await client.post(f"{url}/__sandbox/complete/{out.reference}", json={})
+                verified = await connector.call("verify_transaction", ctx, {"reference": out.reference})
+                assert (verified.status, verified.amount_minor, verified.currency) == (
+                    "succeeded",
+                    amount_minor,
+                    currency,
+                )
+            finally:
+                await factory.aclose()
+
+        @given(st.integers(min_value=1, max_value=10**13), st.sampled_from(["NGN", "GHS", "ZAR", "KES"]))
+        @settings(max_examples=40)
+        def check(amount_minor: int, currency: str) -> None:
+            asyncio.run(round_trip(amount_minor, currency))
+
+        check()
 
 
 async def test_no_credential_in_debug_logs_errors_or_outputs(
