@@ -412,7 +412,7 @@ def test_forged_deliveries_are_refused(world: World) -> None:
         ),
     )
     assert (event.kind, event.data["reason"]) == ("payment.failed", "Declined")
-    unknown = InboundRequest("POST", *world.sandbox.delivery("subscription.create", {"id": 3}))
+    unknown = InboundRequest("POST", *world.sandbox.delivery("subscription.create", {}))
     assert world.connector.parse_webhook(world.integration, unknown) == []
 
 

@@ -191,7 +191,12 @@ its currency allows (UGX, RWF: none) → 400. script("answer", (status, body)) a
     async def _complete(self, request: Request) -> Response:
         tx_ref = request.path_params["tx_ref"]
         raw = await request.body()
-        asked = orjson.loads(raw) if raw else {}
+        try:
+            asked = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            asked = None
+        if not isinstance(asked, dict):
+            return JSONResponse({"error": "the body is a JSON object"}, status_code=400)
         payment = self.payments.get(tx_ref)
         if payment is None:
             return JSONResponse({"error": "no such payment"}, status_code=404)

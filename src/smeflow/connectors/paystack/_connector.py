@@ -64,7 +64,7 @@ class Paystack(Connector):
     )
     default_base_url = "https://api.paystack.co"
     credentials_model = PaystackCredentials
-    countries = ("NG", "GH", "ZA", "KE", "CI")
+    countries = ("NG", "GH", "ZA", "KE")
     webhook_auth = "signature"
     webhook_events = (
         "payment.succeeded",
@@ -243,9 +243,9 @@ class Paystack(Connector):
         if not isinstance(body, dict) or not isinstance(body.get("event"), str):
             raise InvalidResponse("the Paystack delivery has no event")
         name = body["event"]
-        found = _object(body.get("data"))
-        event = _event_of(name, found)
-        return [event] if event is not None else []
+        if name not in _TRACKED:
+            return []  # disputes, subscriptions, refund.pending…: acknowledged, not tracked
+        return [_event_of(name, _object(body.get("data")))]
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -276,8 +276,20 @@ def _answer(ctx: ActionContext, response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def _event_of(name: str, found: dict[str, Any]) -> WebhookEvent | None:
-    ident = str(found.get("id", ""))
+_TRACKED = frozenset(
+    {
+        "charge.success",
+        "charge.failed",
+        "transfer.success",
+        "transfer.failed",
+        "transfer.reversed",
+        "refund.processed",
+    }
+)
+
+
+def _event_of(name: str, found: dict[str, Any]) -> WebhookEvent:
+    ident = str(found.get("id") or found.get("refund_reference") or "")
     if not ident:
         raise InvalidResponse("the Paystack delivery's data has no id")
     event_id = f"{name}:{ident}"
@@ -312,20 +324,17 @@ def _event_of(name: str, found: dict[str, Any]) -> WebhookEvent | None:
             data["provider_code"] = outcome
         kind = "transfer.succeeded" if name == "transfer.success" else "transfer.failed"
         return WebhookEvent(event_id=event_id, kind=kind, reference=_text(found, "reference"), data=data)
-    if name == "refund.processed":
-        reference = found.get("transaction_reference")
-        transaction = found.get("transaction")
-        if not reference and isinstance(transaction, dict):
-            reference = transaction.get("reference")
-        data = {
-            "amount_minor": _int(found, "amount"),
-            "currency": _text(found, "currency"),
-            "provider_ref": ident,
-        }
-        return WebhookEvent(
-            event_id=event_id, kind="refund.processed", reference=_optional(reference), data=data
-        )
-    return None
+    # refund.processed
+    reference = found.get("transaction_reference")
+    transaction = found.get("transaction")
+    if not reference and isinstance(transaction, dict):
+        reference = transaction.get("reference")
+    data = {
+        "amount_minor": _int(found, "amount"),
+        "currency": _text(found, "currency"),
+        "provider_ref": ident,
+    }
+    return WebhookEvent(event_id=event_id, kind="refund.processed", reference=_optional(reference), data=data)
 
 
 def _transfer_out(found: dict[str, Any], reference: str) -> TransferOut:
