@@ -455,3 +455,24 @@ async def test_no_credential_in_debug_logs_errors_or_outputs(
     for secret in (SECRET, HASH, "FLWSECK-leaky0123456789abcdef-X", "leaky-hash-42"):
         assert secret not in caplog.text
         assert all(secret not in text for text in shown)
+
+
+async def test_the_sandbox_speaks_flutterwave_v3_envelopes(world: World) -> None:
+    async with httpx.AsyncClient(base_url=world.url) as client:
+        refused = await client.get("/v3/balances", headers={"Authorization": "Bearer FLWSECK_TEST-wrong"})
+        assert refused.status_code == 401
+        assert refused.json() == {"status": "error", "message": "Invalid authorization key", "data": None}
+        too_precise = await client.post(
+            "/v3/payments",
+            json={
+                "tx_ref": "t-1",
+                "amount": "10.5",
+                "currency": "UGX",
+                "redirect_url": "https://x.example/",
+                "customer": {"email": "u@example.ug"},
+            },
+            headers={"Authorization": f"Bearer {SECRET}"},
+        )
+        assert (too_precise.status_code, too_precise.json()["status"]) == (400, "error")
+    for control in ("drop", "twice", "delay", "decline@", "paid_amount", "legacy", "/__sandbox/webhook"):
+        assert control in FlutterwaveSandbox.scenarios

@@ -498,3 +498,28 @@ async def test_no_credential_in_debug_logs_errors_or_outputs(
     for secret in (SECRET, "sk_live_leaky_value_9f8e7d6c5b4a"):
         assert secret not in caplog.text
         assert all(secret not in text for text in shown)
+
+
+async def test_the_sandbox_speaks_paystack_envelopes_and_form_bodies(world: World) -> None:
+    async with httpx.AsyncClient(base_url=world.url) as client:
+        refused = await client.get("/balance", headers={"Authorization": "Bearer sk_test_wrong"})
+        assert (refused.status_code, refused.json()) == (401, {"status": False, "message": "Invalid key"})
+        form = await client.post(
+            "/transaction/initialize",
+            data={"email": "f@example.ng", "amount": "12345", "reference": "form-ref-1"},
+            headers={"Authorization": f"Bearer {SECRET}"},
+        )
+        assert form.status_code == 200
+        assert form.json()["data"]["reference"] == "form-ref-1"
+    verified = await world.connector.call("verify_transaction", world.ctx(), {"reference": "form-ref-1"})
+    assert (verified.amount_minor, verified.currency, verified.status) == (12345, "NGN", "abandoned")
+    for control in (
+        "drop",
+        "twice",
+        "delay",
+        "decline@",
+        "abandon@",
+        "duplicate_reference",
+        "/__sandbox/webhook",
+    ):
+        assert control in PaystackSandbox.scenarios
