@@ -8,7 +8,10 @@ from smeflow.connectors._sdk import Connector
 
 def builtin_connectors() -> list[Connector]:
     """One instance of each built-in connector."""
-    return []
+    from smeflow.connectors.flutterwave import Flutterwave
+    from smeflow.connectors.paystack import Paystack
+
+    return [Paystack(), Flutterwave()]
 
 
 def default_registry(*, plugins: bool = True) -> ConnectorRegistry:

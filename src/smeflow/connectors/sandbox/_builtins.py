@@ -9,7 +9,10 @@ from smeflow.connectors.sandbox._base import Sandbox
 
 def builtin_sandboxes() -> dict[str, Callable[[], Sandbox]]:
     """A factory for each built-in sandbox, by key."""
-    return {}
+    from smeflow.connectors.flutterwave import FlutterwaveSandbox
+    from smeflow.connectors.paystack import PaystackSandbox
+
+    return {"paystack": PaystackSandbox, "flutterwave": FlutterwaveSandbox}
 
 
 __all__ = ["builtin_sandboxes"]
