@@ -124,9 +124,9 @@ class Http(Connector):
         config: HttpConfig = ctx.config
         credentials: HttpCredentials = ctx.credentials
         sent = {
+            "Accept": "application/json, text/plain;q=0.9, */*;q=0.5",
             **config.default_headers,
             **headers,
-            "Accept": "application/json, text/plain;q=0.9, */*;q=0.5",
         }
         auth: tuple[str, str] | None = None
         if credentials.bearer_token is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -180,7 +181,7 @@ class WhatsApp(Connector):
 
     def verify_webhook(self, integration: Integration, request: InboundRequest) -> None:
         """Check ``X-Hub-Signature-256`` over the raw body with the app secret."""
-        credentials: WhatsAppCredentials = integration.credentials  # type: ignore[assignment]
+        credentials = typing.cast(WhatsAppCredentials, integration.credentials)
         _webhook.verify_signature(credentials.app_secret.get_secret_value(), request)
 
     def parse_webhook(self, integration: Integration, request: InboundRequest) -> list[WebhookEvent]:
@@ -189,7 +190,7 @@ class WhatsApp(Connector):
 
     def webhook_handshake(self, integration: Integration, request: InboundRequest) -> WebhookReply | None:
         """Answer Meta's ``GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``."""
-        credentials: WhatsAppCredentials = integration.credentials  # type: ignore[assignment]
+        credentials = typing.cast(WhatsAppCredentials, integration.credentials)
         return _webhook.handshake(credentials.verify_token.get_secret_value(), request)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from smeflow.connectors._sdk import ConnectorConfig
 from smeflow.core.phones import PhoneError, to_e164
@@ -160,8 +160,6 @@ class PhoneNumberOut(BaseModel):
     verified_name: str | None = None
     quality_rating: str | None = None
 
-
-Components = list[dict[str, JsonValue]]
 
 __all__ = [
     "Button",
