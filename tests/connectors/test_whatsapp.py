@@ -24,7 +24,7 @@ from smeflow.connectors import (
 )
 from smeflow.connectors.sandbox import serving
 from smeflow.connectors.testing import ConnectorConformance
-from smeflow.connectors.whatsapp import WINDOW, WhatsApp, WhatsAppSandbox, sign, window_open
+from smeflow.connectors.whatsapp import WINDOW, WhatsApp, WhatsAppSandbox, amount_1000, sign, window_open
 
 from .test_whatsapp_support import (
     ACCESS_TOKEN,
@@ -335,3 +335,19 @@ def test_a_customer_who_never_wrote_has_no_window_and_naive_times_are_refused(no
     assert window_open(None, now) is False
     with pytest.raises(ValueError, match="timezone"):
         window_open(now.replace(tzinfo=None), now)
+
+
+@given(
+    minor=st.integers(min_value=0, max_value=10**15),
+    currency=st.sampled_from(["KES", "NGN", "ZAR", "UGX", "RWF"]),
+)
+def test_amount_1000_is_exact_for_every_exponent(minor: int, currency: str) -> None:
+    digits = 0 if currency in ("UGX", "RWF") else 2
+    assert amount_1000(minor, currency) == minor * 10 ** (3 - digits)
+
+
+async def test_mark_read_answers_success(sandbox: WhatsAppSandbox, wa_url: str, factory: HttpFactory) -> None:
+    wamid = sandbox.simulate_inbound(CUSTOMER, "hi")
+    out = await WhatsApp().call("mark_read", ctx_for(factory, wa_integration(wa_url)), {"message_id": wamid})
+    assert out.model_dump() == {"success": True}
+    assert sandbox.calls[-1][2] == {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}

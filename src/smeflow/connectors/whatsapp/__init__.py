@@ -3,10 +3,11 @@
 Key contracts:
 
 * Actions: ``send_text``, ``send_template``, ``send_interactive`` (write, each returns the
-  wamid) and ``phone_number`` (read). Phones in inputs are E.164; Graph gets the digits. A
-  write's idempotency key goes in ``biz_opaque_callback_data``, which Meta echoes in the
-  message's status notifications (the Cloud API has no idempotency key of its own, so sends are
-  never retried).
+  wamid), ``mark_read`` (write) and ``phone_number`` (read). Template ``currency`` parameters
+  take minor units and are sent as Graph's ``amount_1000`` (:func:`amount_1000`). Phones in
+  inputs are E.164; Graph gets the digits. A write's idempotency key goes in
+  ``biz_opaque_callback_data``, which Meta echoes in the message's status notifications (the
+  Cloud API has no idempotency key of its own, so sends are never retried).
 * Graph errors become typed errors with the Graph code as ``provider_code``: 190 →
   :class:`~smeflow.connectors.AuthFailed`; 131047 (outside the 24-hour window: send a template)
   and 131026 (undeliverable) → :class:`~smeflow.connectors.Rejected`; 130429 / 131056 →
@@ -19,7 +20,7 @@ Key contracts:
   layer applies before a free-form send (see :mod:`._window`).
 """
 
-from smeflow.connectors.whatsapp._connector import WhatsApp
+from smeflow.connectors.whatsapp._connector import WhatsApp, amount_1000
 from smeflow.connectors.whatsapp._models import (
     Button,
     ListRow,
@@ -53,6 +54,7 @@ __all__ = [
     "WhatsAppConfig",
     "WhatsAppCredentials",
     "WhatsAppSandbox",
+    "amount_1000",
     "sign",
     "window_open",
 ]

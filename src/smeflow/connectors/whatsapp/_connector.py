@@ -21,6 +21,8 @@ from smeflow.connectors._sdk import (
 )
 from smeflow.connectors.whatsapp import _webhook
 from smeflow.connectors.whatsapp._models import (
+    MarkReadIn,
+    MarkReadOut,
     PhoneNumberIn,
     PhoneNumberOut,
     SendInteractiveIn,
@@ -177,6 +179,21 @@ class WhatsApp(Connector):
                 "the Graph API accepted the message but its answer has no message id"
             ) from None
 
+    @action("mark_read", effect="write")
+    async def mark_read(self, ctx: ActionContext, data: MarkReadIn) -> MarkReadOut:
+        """Mark a customer's message as read (the customer sees blue ticks); repeating it is
+        harmless."""
+        config: WhatsAppConfig = ctx.config
+        payload = {"messaging_product": "whatsapp", "status": "read", "message_id": data.message_id}
+        response = await ctx.http.request(
+            "POST",
+            f"/{config.api_version}/{_phone_number_id(config)}/messages",
+            json=payload,
+            headers=_auth(ctx),
+        )
+        body = _answer(ctx, response)
+        return MarkReadOut(success=bool(body.get("success")))
+
     # --- webhooks ---------------------------------------------------------------------------
 
     def verify_webhook(self, integration: Integration, request: InboundRequest) -> None:
@@ -213,19 +230,25 @@ def _component(component: TemplateComponent) -> dict[str, Any]:
     return out
 
 
+def amount_1000(amount_minor: int, currency: str) -> int:
+    """Graph's ``amount_1000`` (the amount times 1000) of ``amount_minor`` minor units, exactly:
+    KES 1,000.00 (100000 cents) → 1000000; UGX 5,000 (no minor unit) → 5000000."""
+    return int(to_major(amount_minor, currency) * Decimal(1000))
+
+
 def _parameter(parameter: dict[str, Any]) -> dict[str, Any]:
     """A currency parameter in minor units (``amount_minor``) becomes Graph's ``amount_1000``."""
     currency = parameter.get("currency")
     if parameter["type"] != "currency" or not isinstance(currency, dict) or "amount_minor" not in currency:
         return parameter
     try:
-        amount = to_major(int(currency["amount_minor"]), str(currency.get("code", "")))
+        converted_amount = amount_1000(int(currency["amount_minor"]), str(currency.get("code", "")))
     except (MoneyError, ValueError, TypeError):
         raise Rejected(
             "components: a currency parameter needs an integer amount_minor and an ISO code"
         ) from None
     converted = {k: v for k, v in currency.items() if k != "amount_minor"}
-    converted["amount_1000"] = int(amount * Decimal(1000))
+    converted["amount_1000"] = converted_amount
     return {**parameter, "currency": converted}
 
 
@@ -266,4 +289,4 @@ def graph_error(ctx: ActionContext, response: httpx.Response) -> Exception:
     return Rejected(f"WhatsApp refused the request: {graph or status}", provider_code=code)
 
 
-__all__ = ["WhatsApp", "graph_error"]
+__all__ = ["WhatsApp", "amount_1000", "graph_error"]

@@ -150,6 +150,14 @@ class SendOut(BaseModel):
     message_status: str | None = Field(None, description="for templates, the Graph API's acceptance status")
 
 
+class MarkReadIn(_In):
+    message_id: str = Field(min_length=1, max_length=200, description="the wamid of the customer's message")
+
+
+class MarkReadOut(BaseModel):
+    success: bool
+
+
 class PhoneNumberIn(_In):
     pass
 
@@ -165,6 +173,8 @@ __all__ = [
     "Button",
     "ListRow",
     "ListSection",
+    "MarkReadIn",
+    "MarkReadOut",
     "PhoneNumberIn",
     "PhoneNumberOut",
     "SendInteractiveIn",
