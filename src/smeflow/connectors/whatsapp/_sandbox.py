@@ -311,14 +311,19 @@ Magic recipients (the number's last 6 digits): 131026 -> 400 error 131026 (undel
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
     async def _inbound_route(self, request: Request) -> Response:
-        body = orjson.loads(await request.body())
-        fields = {k: body[k] for k in ("name", "kind", "reply_id", "context", "extra") if k in body}
-        message_id = await self.inbound(str(body["from"]), body.get("text"), **fields)
+        try:
+            body = orjson.loads(await request.body())
+            fields = {k: body[k] for k in ("name", "kind", "reply_id", "context", "extra") if k in body}
+            message_id = await self.inbound(str(body["from"]), body.get("text"), **fields)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"send {{from, text?, name?, kind?, ...}}: {exc}"}, status_code=400)
         return JSONResponse({"id": message_id})
 
     async def _webhook_route(self, request: Request) -> Response:
-        body = orjson.loads(await request.body())
-        url = str(body["url"])
+        try:
+            url = str(orjson.loads(await request.body())["url"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return JSONResponse({"error": 'send {"url": "<your webhook URL>"}'}, status_code=400)
         verified = await self.check_webhook(url)
         if verified:
             self.webhook_url = url
