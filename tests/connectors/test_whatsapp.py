@@ -3,6 +3,7 @@ window, Graph errors, and no credential anywhere it could leak."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -351,3 +352,18 @@ async def test_mark_read_answers_success(sandbox: WhatsAppSandbox, wa_url: str, 
     out = await WhatsApp().call("mark_read", ctx_for(factory, wa_integration(wa_url)), {"message_id": wamid})
     assert out.model_dump() == {"success": True}
     assert sandbox.calls[-1][2] == {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+
+
+@given(
+    secret=st.text(min_size=1, max_size=64),
+    body=st.binary(min_size=1, max_size=2000),
+    flip=st.integers(0, 1999),
+)
+def test_any_signed_body_verifies_and_any_changed_byte_does_not(secret: str, body: bytes, flip: int) -> None:
+    integration = wa_integration("http://unused.invalid", app_secret=secret)
+    signed = InboundRequest("POST", body, headers={"x-hub-signature-256": sign(secret, body)})
+    WhatsApp().verify_webhook(integration, signed)
+    changed = bytearray(body)
+    changed[flip % len(body)] ^= 0x20
+    with pytest.raises(AuthFailed):
+        WhatsApp().verify_webhook(integration, dataclasses.replace(signed, body=bytes(changed)))
