@@ -42,7 +42,7 @@ def http_integration(base_url: str, **credentials: str) -> Integration:
     return Integration(
         id=uuid.uuid4(),
         tenant_id=uuid.uuid4(),
-        connector="http",
+        connector="api",
         config=HttpConfig(
             base_url=f"{base_url}/api", default_headers={"X-Tenant": "amani"}, health_path="/health"
         ),

@@ -81,7 +81,7 @@ class HttpOut(BaseModel):
 class Http(Connector):
     """Calls a tenant's own HTTP API with the integration's credentials."""
 
-    key = "http"
+    key = "api"
     version = "1.0.0"
     title = "HTTP API"
     description = (

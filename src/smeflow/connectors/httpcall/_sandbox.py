@@ -20,7 +20,7 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 class HttpEchoSandbox(Sandbox):
     """See ``scenarios``."""
 
-    key: ClassVar[str] = "http"
+    key: ClassVar[str] = "api"
     title: ClassVar[str] = "HTTP echo server"
     scenarios: ClassVar[str] = """\
 Any path and method answers 200 JSON {"method", "path", "query", "headers", "body"} (headers
