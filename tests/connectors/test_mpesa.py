@@ -175,7 +175,8 @@ async def test_each_failure_code_arrives_as_payment_failed(
     assert event.kind == "payment.failed"
     assert event.reference == out.checkout_request_id
     assert event.data["provider_code"] == str(code)
-    assert isinstance(event.data["reason"], str) and event.data["reason"]
+    assert isinstance(event.data["reason"], str)
+    assert event.data["reason"]
     status = await query(mpesa, ctx, out.checkout_request_id)
     assert (status.status, status.result_code, status.reason) == ("failed", str(code), event.data["reason"])
 
@@ -356,7 +357,11 @@ async def test_a_wrong_passkey_is_wrong_credentials(
     ],
 )
 async def test_inputs_daraja_cannot_take_are_refused_before_any_call(
-    served: tuple[MpesaSandbox, str], good: Integration, http: HttpFactory, given: dict[str, object], field: str
+    served: tuple[MpesaSandbox, str],
+    good: Integration,
+    http: HttpFactory,
+    given: dict[str, object],
+    field: str,
 ) -> None:
     data = {"amount_minor": 10000, "phone": PHONE, "account_reference": "INV-1", **given}
     with pytest.raises(Rejected, match=field):
