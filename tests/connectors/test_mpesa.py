@@ -387,3 +387,32 @@ async def test_missing_settings_are_configuration_errors(
     no_passkey = integration_for(served[1], "http://127.0.0.1:9/hooks/x", passkey=None)
     with pytest.raises(AuthFailed, match="passkey"):
         await push(Mpesa(), context(no_passkey, http), push_in(10))
+
+
+async def test_a_still_processing_result_is_pending_too(
+    served: tuple[MpesaSandbox, str], good: Integration, http: HttpFactory
+) -> None:
+    sandbox, _ = served
+    sandbox.pending_as_result = True  # Daraja's other way of saying "not yet"
+    sandbox.script("stk_callback", "hold")
+    mpesa = Mpesa()
+    ctx = context(good, http)
+    out = await push(mpesa, ctx, push_in(90))
+    assert (await query(mpesa, ctx, out.checkout_request_id)).status == "pending"
+    sandbox.release(out.checkout_request_id)
+    assert (await query(mpesa, ctx, out.checkout_request_id)).status == "succeeded"
+
+
+async def test_a_till_is_paid_by_buy_goods(
+    served: tuple[MpesaSandbox, str], receiver: tuple[Receiver, str], http: HttpFactory
+) -> None:
+    sandbox, url = served
+    till = integration_for(url, receiver[1], transaction_type="till", till_number="600000")
+    out = await push(Mpesa(), context(till, http), push_in(120))
+    sent = next(body for _, path, body in sandbox.calls if path.endswith("/processrequest"))
+    assert (sent["TransactionType"], sent["PartyB"]) == ("CustomerBuyGoodsOnline", "600000")
+    await wait_until(lambda: receiver[0].deliveries, "the STK callback")
+    assert receiver[0].events()[0].reference == out.checkout_request_id
+    no_till = integration_for(url, receiver[1], transaction_type="till")
+    with pytest.raises(AuthFailed, match="till number"):
+        await push(Mpesa(), context(no_till, http), push_in(120))

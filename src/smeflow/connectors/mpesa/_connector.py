@@ -77,6 +77,13 @@ def _maybe_json(response: httpx.Response) -> Any:
         return None
 
 
+def _still_processing(code: str, message: Any) -> bool:
+    """Whether an STK Query answer means "the customer has not answered yet": the documented
+    ``500.001.1001 The transaction is being processed`` error, or a ``4999`` result."""
+    text = str(message or "").lower()
+    return code == "4999" or (code == "500.001.1001" and "processed" in text) or "under processing" in text
+
+
 def expires_in_seconds(value: Any) -> int:
     """Daraja's ``expires_in`` (``3599`` or ``"3599"``) in seconds, or :class:`InvalidResponse`."""
     if isinstance(value, bool):
@@ -275,13 +282,13 @@ class Mpesa(Connector):
         payload = {**self._stk_auth(ctx), "CheckoutRequestID": data.checkout_request_id}
         status, body = await self._post(ctx, "/mpesa/stkpushquery/v1/query", payload)
         if isinstance(body, dict) and "errorCode" in body:
-            if "being processed" in str(body.get("errorMessage", "")).lower():
+            if _still_processing(str(body.get("errorCode")), body.get("errorMessage")):
                 return StkQueryOut(checkout_request_id=data.checkout_request_id, status="pending")
             raise error_of(status, body, what="STK query")
         if status != 200 or not isinstance(body, dict):
             raise error_of(status, body, what="STK query")
         code = body.get("ResultCode")
-        if code is None or code == "":
+        if code is None or code == "" or _still_processing(str(code), body.get("ResultDesc")):
             return StkQueryOut(checkout_request_id=data.checkout_request_id, status="pending")
         code = str(code)
         if code == "0":

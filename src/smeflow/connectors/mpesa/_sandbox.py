@@ -55,7 +55,8 @@ with NAME "stk_callback", "b2c_callback" or "c2b_callback" (the confirmation) an
 "drop" (the customer answers, the state changes, no callback is sent), "twice" (sent two times),
 ("delay", SECONDS), "hold" (stays pending until release(id)); for B2C also "timeout" (a queue
 timeout to QueueTimeOutURL). STK Query says "The transaction is being processed" (HTTP 500,
-500.001.1001) while pending and the callback's ResultCode after.
+500.001.1001) while pending (or, with pending_as_result, ResultCode "4999" "The transaction is
+still under processing", as Daraja also answers) and the callback's ResultCode after.
 C2B: registerurl and simulate on v1 and v2 (v2 masks the MSISDN, v1 sends it whole); simulate
 POSTs the validation URL (c2b_external_validation, default on), then, if it accepted (or did not
 answer and ResponseType is Completed), the confirmation URL. URLs with M-PESA/mpesa/Safaricom/exe/
@@ -170,6 +171,17 @@ cmd/sql/query are refused. calls records every request; callbacks.sent every cal
         payment = self.stk.get(str(body.get("CheckoutRequestID", "")))
         if payment is None or payment.shortcode != shortcode:
             raise rules.invalid("CheckoutRequestID")
+        if payment.result_code is None and self.pending_as_result:
+            return JSONResponse(
+                {
+                    "ResponseCode": "0",
+                    "ResponseDescription": "The service request has been accepted successfully",
+                    "MerchantRequestID": payment.merchant_request_id,
+                    "CheckoutRequestID": payment.checkout_request_id,
+                    "ResultCode": "4999",
+                    "ResultDesc": "The transaction is still under processing",
+                }
+            )
         if payment.result_code is None:
             return JSONResponse(
                 {

@@ -99,6 +99,7 @@ class DarajaCore(Sandbox):
         self.callback_delay = 0.05
         self.timestamp_tolerance = 3600.0
         self.c2b_external_validation = True
+        self.pending_as_result = False
         self.tokens: dict[str, tuple[str, float]] = {}
         #: every access token issued, valid or not (for tests that look for leaks)
         self.issued: list[str] = []
