@@ -278,3 +278,41 @@ async def test_no_credential_reaches_logs_errors_or_outputs(
     everything = caplog.text + "\n".join(shown)
     for secret in secrets:
         assert secret not in everything, "a credential leaked"
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_keys = st.sampled_from(
+    ["Body", "stkCallback", "Result", "TransID", "ResultCode", "CheckoutRequestID", "Item"]
+)
+
+
+_fields = st.dictionaries(
+    st.sampled_from(["ResultCode", "CheckoutRequestID", "OriginatorConversationID", "TransAmount", "MSISDN"]),
+    _json,
+    max_size=5,
+)
+_items = st.lists(st.fixed_dictionaries({"Name": st.sampled_from(["Amount", "PhoneNumber"]), "Value": _json}))
+_shaped = (
+    st.tuples(_fields, _items).map(
+        lambda f: {"Body": {"stkCallback": {**f[0], "ResultCode": 0, "CallbackMetadata": {"Item": f[1]}}}}
+    )
+    | _fields.map(lambda f: {"Result": f})
+    | _fields.map(lambda f: {**f, "TransID": "RKL51ZDR4F"})
+)
+
+
+@given(st.dictionaries(_keys, _json, max_size=4) | _json | _shaped)
+def test_any_json_parses_into_events_or_an_invalid_response(body: Any) -> None:
+    try:
+        events = parse(delivery(body))
+    except InvalidResponse:
+        return
+    assert len(events) == 1

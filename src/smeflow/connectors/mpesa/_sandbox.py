@@ -53,10 +53,11 @@ is 500.002.1001 "Duplicate OriginatorConversationID.".
 Callbacks go callback_delay seconds (default 0.05) after the answer. Per request, script(NAME, X)
 with NAME "stk_callback", "b2c_callback" or "c2b_callback" (the confirmation) and X one of:
 "drop" (the customer answers, the state changes, no callback is sent), "twice" (sent two times),
-("delay", SECONDS), "hold" (stays pending until release(id)); for B2C also "timeout" (a queue
-timeout to QueueTimeOutURL). STK Query says "The transaction is being processed" (HTTP 500,
-500.001.1001) while pending (or, with pending_as_result, ResultCode "4999" "The transaction is
-still under processing", as Daraja also answers) and the callback's ResultCode after.
+("delay", SECONDS); for STK and B2C also "hold" (pending until release(CheckoutRequestID or
+OriginatorConversationID)); for B2C also "timeout" (a queue timeout posted to QueueTimeOutURL).
+STK Query says "The transaction is being processed" (HTTP 500, 500.001.1001) while pending (or,
+with pending_as_result, ResultCode "4999" "The transaction is still under processing") and the
+callback's ResultCode after; a dropped callback's payment still settles, so a query reconciles it.
 C2B: registerurl and simulate on v1 and v2 (v2 masks the MSISDN, v1 sends it whole); simulate
 POSTs the validation URL (c2b_external_validation, default on), then, if it accepted (or did not
 answer and ResponseType is Completed), the confirmation URL. URLs with M-PESA/mpesa/Safaricom/exe/
