@@ -8,10 +8,14 @@ from smeflow.connectors._sdk import Connector
 
 def builtin_connectors() -> list[Connector]:
     """One instance of each built-in connector."""
+    from smeflow.connectors.email import Email
     from smeflow.connectors.flutterwave import Flutterwave
+    from smeflow.connectors.httpcall import Http
+    from smeflow.connectors.mpesa import Mpesa
     from smeflow.connectors.paystack import Paystack
+    from smeflow.connectors.whatsapp import WhatsApp
 
-    return [Paystack(), Flutterwave()]
+    return [Mpesa(), Paystack(), Flutterwave(), WhatsApp(), Http(), Email()]
 
 
 def default_registry(*, plugins: bool = True) -> ConnectorRegistry:

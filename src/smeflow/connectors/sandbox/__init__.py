@@ -8,7 +8,7 @@ from smeflow.connectors.sandbox._base import (
     free_port,
     serving,
 )
-from smeflow.connectors.sandbox._builtins import builtin_sandboxes
+from smeflow.connectors.sandbox._builtins import builtin_sandboxes, smtp_sandbox
 
 __all__ = [
     "Callback",
@@ -18,4 +18,5 @@ __all__ = [
     "builtin_sandboxes",
     "free_port",
     "serving",
+    "smtp_sandbox",
 ]
