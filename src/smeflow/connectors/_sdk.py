@@ -261,8 +261,16 @@ class Connector:
     webhook_auth: ClassVar[WebhookAuth | None] = None
     #: the event kinds its webhooks produce
     webhook_events: ClassVar[tuple[str, ...]] = ()
+    #: the provider's segment in webhook URLs (``…/webhooks/<name>/…``) when it must not be the
+    #: key (Daraja refuses callback URLs containing "mpesa")
+    webhook_name: ClassVar[str | None] = None
     #: the provider's documented request rate per integration (calls per second), if any
     rate_limit_per_second: ClassVar[float | None] = None
+
+    @classmethod
+    def webhook_segment(cls) -> str:
+        """The provider's segment in this connector's webhook URLs."""
+        return cls.webhook_name or cls.key
 
     # --- actions and triggers -------------------------------------------------------------
 

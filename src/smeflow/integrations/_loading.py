@@ -23,9 +23,10 @@ def sealed_of(row: Integration) -> Sealed:
     return Sealed(row.sealed_credentials, row.sealed_webhook_token, row.wrapped_key, row.key_id)
 
 
-def webhook_url(public_url: str, row: Integration, token: str) -> str:
-    """Where the provider must send this integration's callbacks."""
-    return f"{public_url.rstrip('/')}{WEBHOOK_PATH}/{row.connector}/{row.id}/{token}"
+def webhook_url(public_url: str, row: Integration, token: str, segment: str | None = None) -> str:
+    """Where the provider must send this integration's callbacks (``segment``: the connector's
+    :meth:`~smeflow.connectors.Connector.webhook_segment`, its key by default)."""
+    return f"{public_url.rstrip('/')}{WEBHOOK_PATH}/{segment or row.connector}/{row.id}/{token}"
 
 
 def to_connector_integration(
@@ -39,7 +40,7 @@ def to_connector_integration(
         connector=row.connector,
         config=connector.config_model.model_validate(row.config),
         credentials=connector.credentials_model.model_validate(credentials),
-        webhook_url=webhook_url(public_url, row, token) if public_url else None,
+        webhook_url=webhook_url(public_url, row, token, connector.webhook_segment()) if public_url else None,
     )
 
 

@@ -111,6 +111,7 @@ class Mpesa(Connector):
     """Safaricom M-Pesa through the Daraja API (see the package docstring)."""
 
     key = "mpesa"
+    webhook_name = "daraja"  # Daraja refuses callback URLs that contain "mpesa"
     version = "1.0.0"
     title = "M-Pesa (Safaricom Daraja)"
     description = (
