@@ -1,0 +1,383 @@
+"""A local Africa's Talking: SMS, application data, voice calls, and the callbacks AT makes."""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from smeflow.connectors.africastalking._sandbox_sessions import (
+    FORM,
+    SIMULATOR_NETWORK,
+    Exchange,
+    UssdSession,
+    VoiceCall,
+    final_voice_form,
+    new_ussd_id,
+    new_voice_id,
+    post_form,
+    read_ussd_reply,
+    ussd_form,
+    voice_form,
+)
+from smeflow.connectors.africastalking._sms import ACCEPTED, STATUS_NAMES
+from smeflow.connectors.sandbox._base import Sandbox
+
+_AT_NUMBER = re.compile(r"^\+\d{1,3}\d{3,}$")  # what AT's SDK accepts (§4.2)
+_STATUS_MAGIC = re.compile(r"^\+254700000(\d{3})$")
+#: per-part SMS prices by country prefix (sandbox figures, in AT's "CUR amount" form)
+_PRICES = (
+    ("+254", "KES", Decimal("0.8000")),
+    ("+234", "NGN", Decimal("4.0000")),
+    ("+256", "UGX", Decimal("25")),
+)
+_DEFAULT_PRICE = ("USD", Decimal("0.0100"))
+_DELIVERY_MAGIC: dict[str, Any] = {
+    "+254700009001": "drop",
+    "+254700009002": "twice",
+    "+254700009003": "delay",
+    "+254700009004": ("Failed", "DeliveryFailure"),
+    "+254700009005": ("Rejected", "UserInBlackList"),
+    "+254700009006": "buffered",
+}
+_CALLBACK_KINDS = ("delivery_report", "inbound_sms", "ussd", "voice")
+
+
+class AfricasTalkingSandbox(Sandbox):
+    """Africa's Talking's SMS, voice and callbacks on loopback (see ``scenarios``)."""
+
+    key = "africastalking"
+    title = "Africa's Talking"
+    scenarios = """\
+Auth: header `apiKey` must be the sandbox's key (constructor `api_key`, default
+`at-sandbox-key-0001`) and the form field / query `username` its username (default `sandbox`),
+else 401 text/plain "The supplied authentication is invalid". Requests must send
+`Accept: application/json` (else 406) and, for POSTs, a form-encoded body (else 415).
+
+Routes (AT's own): GET /version1/user (application data, balance `KES 1000.0000`),
+POST /version1/messaging (send SMS, 201 with per-recipient statuses), POST /call (voice).
+
+Send SMS statuses:
+* `+254700000CCC` gets statusCode CCC when CCC is one of AT's codes (101 sent, 102 queued,
+  401 risk hold, 402 invalid sender, 403 invalid number, 404, 405 insufficient balance,
+  406 blacklisted, 407 could not route, 409, 500, 501, 502); any other number gets 101.
+* a number AT's SDK would not accept (not `+` and digits) gets 403 InvalidPhoneNumber.
+* `from` = `INVALID` → 201 {"SMSMessageData":{"Message":"InvalidSenderId","Recipients":[]}}.
+* `script("sms_status", 405, …)`: the status codes of the next recipients, whatever their number.
+
+Callback URLs (AT's dashboard settings): constructor arguments `delivery_report_url`,
+`inbound_sms_url`, `ussd_url`, `voice_url`, or POST /sandbox/callbacks with JSON
+{"delivery_report": url, "inbound_sms": url, "ussd": url, "voice": url} (any subset).
+
+Delivery reports (form-encoded: id, status, phoneNumber, networkCode, retryCount,
+failureReason) are posted for each accepted recipient: `Success` by default;
+`+254700009001` dropped, `…9002` sent twice, `…9003` sent after `delay_seconds` (default 1),
+`…9004` Failed/DeliveryFailure, `…9005` Rejected/UserInBlackList, `…9006` Buffered then Success.
+`script("delivery", X, …)` sets the next reports: "drop", "twice", "delay", "buffered" or a
+(status, failureReason) pair.
+
+Inbound SMS: POST /sandbox/sms/inbound {"from", "text", "to"?} posts AT's incoming-message form
+(date, from, id, text, to, networkCode) to `inbound_sms`; `script("callback", "drop" | "twice" |
+"delay")` steers it (and the first callback of an outbound call).
+
+USSD: POST /sandbox/ussd/sessions {"phone", "service_code"?} starts a session (AT posts text "");
+POST /sandbox/ussd/sessions/{id} {"input"} sends the next input (AT posts every input so far
+joined with `*`, e.g. `1*2`). Each answers {"session_id", "text", "status", "content_type",
+"reply", "message", "ended", "error"}; a reply not starting `CON `/`END ` ends the session like
+AT does. `script("ussd", "twice")` posts the next request twice (AT retrying). Requests and
+replies are kept in `exchanges`.
+
+Voice: POST /call queues calls (`to` not `+` and digits → InvalidPhoneNumber; no `from` →
+errorMessage "Invalid callerId") and, with a `voice` URL, posts the answered-call callback.
+POST /sandbox/voice/calls {"phone", "direction"?: "Inbound"} makes an inbound call;
+POST /sandbox/voice/calls/{id} {"digits"? | "recording"?: true | "hangup"?: true} posts the next
+callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and cost). Each answers
+{"session_id", "status", "content_type", "reply"} with the app's XML, also kept in `exchanges`.
+"""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "at-sandbox-key-0001",
+        username: str = "sandbox",
+        voice_number: str = "+254711082000",
+        delivery_report_url: str | None = None,
+        inbound_sms_url: str | None = None,
+        ussd_url: str | None = None,
+        voice_url: str | None = None,
+        delay_seconds: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.username = username
+        self.voice_number = voice_number
+        self.delay_seconds = delay_seconds
+        self.urls: dict[str, str | None] = {
+            "delivery_report": delivery_report_url,
+            "inbound_sms": inbound_sms_url,
+            "ussd": ussd_url,
+            "voice": voice_url,
+        }
+        #: sent messages by message id: {"number", "message", "from", "status_code"}
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.ussd_sessions: dict[str, UssdSession] = {}
+        self.voice_calls: dict[str, VoiceCall] = {}
+        #: every synchronous USSD / voice callback and the app's reply
+        self.exchanges: list[Exchange] = []
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/version1/user", self._user, methods=["GET"]),
+            Route("/version1/messaging", self._send_sms, methods=["POST"]),
+            Route("/call", self._call, methods=["POST"]),
+            Route("/sandbox/callbacks", self._set_callbacks, methods=["POST"]),
+            Route("/sandbox/sms/inbound", self._inbound_sms, methods=["POST"]),
+            Route("/sandbox/ussd/sessions", self._ussd_start, methods=["POST"]),
+            Route("/sandbox/ussd/sessions/{session_id}", self._ussd_input, methods=["POST"]),
+            Route("/sandbox/voice/calls", self._voice_start, methods=["POST"]),
+            Route("/sandbox/voice/calls/{session_id}", self._voice_step, methods=["POST"]),
+        ]
+
+    # --- AT's API -------------------------------------------------------------------------
+
+    def _refuse(self, request: Request, username: str | None) -> Response | None:
+        if "application/json" not in request.headers.get("accept", ""):
+            return PlainTextResponse("this sandbox answers JSON only: send Accept: application/json", 406)
+        key = request.headers.get("apikey")
+        if key is None or not secrets.compare_digest(key, self.api_key) or username != self.username:
+            return PlainTextResponse(
+                "The supplied authentication is invalid",
+                401,
+                headers={"WWW-Authenticate": 'Basic realm="api"'},
+            )
+        return None
+
+    async def _form(self, request: Request) -> dict[str, str] | Response:
+        if not request.headers.get("content-type", "").startswith(FORM):
+            return PlainTextResponse(f"send the request as {FORM}", 415)
+        try:
+            return dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        except (UnicodeDecodeError, ValueError):
+            return PlainTextResponse("the body is not form-encoded", 400)
+
+    async def _user(self, request: Request) -> Response:
+        self.record("GET", "/version1/user", dict(request.query_params))
+        refused = self._refuse(request, request.query_params.get("username"))
+        return refused or JSONResponse({"UserData": {"balance": "KES 1000.0000"}})
+
+    async def _send_sms(self, request: Request) -> Response:
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        self.record("POST", "/version1/messaging", form)
+        refused = self._refuse(request, form.get("username"))
+        if refused:
+            return refused
+        for name in ("to", "message"):
+            if not form.get(name):
+                return PlainTextResponse(f"Request is missing required form field '{name}'", 400)
+        if form.get("from") == "INVALID":
+            return JSONResponse({"SMSMessageData": {"Message": "InvalidSenderId", "Recipients": []}}, 201)
+        message = form["message"]
+        parts = max(1, math.ceil(len(message) / (160 if message.isascii() else 70)))
+        recipients, total, currency = [], Decimal(0), None
+        for number in [n.strip() for n in form["to"].split(",") if n.strip()]:
+            code = self._status_for(number)
+            entry: dict[str, Any] = {"number": number, "statusCode": code}
+            if code in ACCEPTED:
+                currency_here, price = next(
+                    ((cur, p) for prefix, cur, p in _PRICES if number.startswith(prefix)), _DEFAULT_PRICE
+                )
+                cost = price * parts
+                currency = currency or currency_here
+                total += cost if currency_here == currency else 0
+                message_id = f"ATXid_{secrets.token_hex(16)}"
+                entry.update(status="Success", cost=f"{currency_here} {cost:.4f}", messageId=message_id)
+                self.messages[message_id] = {"number": number, "message": message, "from": form.get("from")}
+                self._deliver(message_id, number)
+            else:
+                entry.update(status=STATUS_NAMES[code], cost="0", messageId="None")
+            recipients.append(entry)
+        sent = sum(1 for r in recipients if r["statusCode"] in ACCEPTED)
+        cost_text = f"{currency or 'KES'} {total:.4f}"
+        summary = f"Sent to {sent}/{len(recipients)} Total Cost: {cost_text} Message parts: {parts}"
+        return JSONResponse({"SMSMessageData": {"Message": summary, "Recipients": recipients}}, 201)
+
+    def _status_for(self, number: str) -> int:
+        scripted = self.scripted("sms_status")
+        if scripted is not None:
+            return int(scripted)
+        if not _AT_NUMBER.match(number):
+            return 403
+        magic = _STATUS_MAGIC.match(number)
+        if magic and int(magic.group(1)) in STATUS_NAMES:
+            return int(magic.group(1))
+        return 101
+
+    def _deliver(self, message_id: str, number: str) -> None:
+        url = self.urls["delivery_report"]
+        if url is None:
+            return
+        plan = self.scripted("delivery") or _DELIVERY_MAGIC.get(number)
+        form = {"id": message_id, "phoneNumber": number, "networkCode": SIMULATOR_NETWORK, "retryCount": "0"}
+        if plan == "buffered":
+            self._post_later(url, {**form, "status": "Buffered"}, None)
+            self._post_later(url, {**form, "status": "Success"}, None, extra_delay=0.2)
+            return
+        if isinstance(plan, tuple | list):
+            status, reason = plan
+            form.update(status=status, failureReason=reason)
+            self._post_later(url, form, None)
+        else:
+            self._post_later(url, {**form, "status": "Success"}, plan)
+
+    def _post_later(self, url: str, form: dict[str, str], plan: Any, *, extra_delay: float = 0.0) -> None:
+        """An asynchronous, form-encoded callback; ``plan`` "drop", "twice" or "delay" steers it."""
+        times = 0 if plan == "drop" else 2 if plan == "twice" else 1
+        delay = (self.delay_seconds if plan == "delay" else 0.0) + extra_delay
+        body = urlencode(form).encode()
+        self.callbacks.send(url, body, {"Content-Type": FORM}, delay=delay, times=times)
+
+    async def _call(self, request: Request) -> Response:
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        self.record("POST", "/call", form)
+        refused = self._refuse(request, form.get("username"))
+        if refused:
+            return refused
+        if not form.get("from"):
+            return JSONResponse({"entries": [], "errorMessage": "Invalid callerId"})
+        entries = []
+        for number in [n.strip() for n in form.get("to", "").split(",") if n.strip()]:
+            if not _AT_NUMBER.match(number):
+                entries.append({"phoneNumber": number, "status": "InvalidPhoneNumber", "sessionId": "None"})
+                continue
+            call = VoiceCall(new_voice_id(), number, "Outbound", form["from"])
+            self.voice_calls[call.session_id] = call
+            entries.append({"phoneNumber": number, "status": "Queued", "sessionId": call.session_id})
+            if self.urls["voice"]:
+                self._post_later(self.urls["voice"], voice_form(call), self.scripted("callback"))
+        return JSONResponse({"entries": entries, "errorMessage": "None"})
+
+    # --- controls -------------------------------------------------------------------------
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        try:
+            body = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    async def _set_callbacks(self, request: Request) -> Response:
+        body = await self._json(request)
+        for kind in _CALLBACK_KINDS:
+            if kind in body:
+                self.urls[kind] = body[kind] or None
+        return JSONResponse(self.urls)
+
+    async def _inbound_sms(self, request: Request) -> Response:
+        body = await self._json(request)
+        url = self.urls["inbound_sms"]
+        if url is None or not body.get("from") or "text" not in body:
+            return JSONResponse({"error": "set the inbound_sms callback and give from and text"}, 400)
+        message_id = secrets.token_hex(16)
+        form = {
+            "date": "2026-01-01 08:00:00",
+            "from": str(body["from"]),
+            "id": message_id,
+            "text": str(body["text"]),
+            "to": str(body.get("to") or "22384"),
+            "networkCode": SIMULATOR_NETWORK,
+        }
+        self._post_later(url, form, self.scripted("callback"))
+        return JSONResponse({"id": message_id})
+
+    async def _ussd_start(self, request: Request) -> Response:
+        body = await self._json(request)
+        if not body.get("phone"):
+            return JSONResponse({"error": "give the phone"}, 400)
+        session = UssdSession(new_ussd_id(), str(body["phone"]), str(body.get("service_code") or "*384*123#"))
+        self.ussd_sessions[session.session_id] = session
+        return await self._ussd_step(session)
+
+    async def _ussd_input(self, request: Request) -> Response:
+        session = self.ussd_sessions.get(request.path_params["session_id"])
+        if session is None:
+            return JSONResponse({"error": "no such session"}, 404)
+        if session.ended:
+            return JSONResponse({"error": "the session has ended"}, 409)
+        session.inputs.append(str((await self._json(request)).get("input", "")))
+        return await self._ussd_step(session)
+
+    async def _ussd_step(self, session: UssdSession) -> Response:
+        url = self.urls["ussd"]
+        if url is None:
+            return JSONResponse({"error": "set the ussd callback first"}, 400)
+        times = 2 if self.scripted("ussd") == "twice" else 1
+        for _ in range(times):
+            exchange = await post_form("ussd", url, ussd_form(session))
+            self.exchanges.append(exchange)
+        message = read_ussd_reply(session, exchange)
+        return JSONResponse(
+            {
+                "session_id": session.session_id,
+                "text": session.text,
+                "status": exchange.status,
+                "content_type": exchange.content_type,
+                "reply": exchange.reply,
+                "message": message,
+                "ended": session.ended,
+                "error": session.error,
+            }
+        )
+
+    async def _voice_start(self, request: Request) -> Response:
+        body = await self._json(request)
+        if not body.get("phone"):
+            return JSONResponse({"error": "give the phone"}, 400)
+        direction = "Outbound" if str(body.get("direction", "")).lower() == "outbound" else "Inbound"
+        call = VoiceCall(new_voice_id(), str(body["phone"]), direction, self.voice_number)
+        self.voice_calls[call.session_id] = call
+        return await self._voice_post(call, voice_form(call))
+
+    async def _voice_step(self, request: Request) -> Response:
+        call = self.voice_calls.get(request.path_params["session_id"])
+        if call is None:
+            return JSONResponse({"error": "no such call"}, 404)
+        if not call.active:
+            return JSONResponse({"error": "the call has ended"}, 409)
+        body = await self._json(request)
+        if body.get("hangup"):
+            return await self._voice_post(call, final_voice_form(call))
+        if body.get("recording"):
+            url = f"https://sandbox.invalid/recordings/{call.session_id}.mp3"
+            return await self._voice_post(call, voice_form(call, recordingUrl=url))
+        return await self._voice_post(call, voice_form(call, dtmfDigits=str(body.get("digits", ""))))
+
+    async def _voice_post(self, call: VoiceCall, form: dict[str, str]) -> Response:
+        url = self.urls["voice"]
+        if url is None:
+            return JSONResponse({"error": "set the voice callback first"}, 400)
+        exchange = await post_form("voice", url, form)
+        self.exchanges.append(exchange)
+        call.replies.append(exchange.reply)
+        return JSONResponse(
+            {
+                "session_id": call.session_id,
+                "status": exchange.status,
+                "content_type": exchange.content_type,
+                "reply": exchange.reply,
+            }
+        )
+
+
+__all__ = ["AfricasTalkingSandbox"]
