@@ -34,7 +34,10 @@ def classify(form: Mapping[str, str]) -> str:
     if "isActive" in form and "sessionId" in form:
         return "voice"
     if "serviceCode" in form and "sessionId" in form:
-        return "ussd" if "text" in form else "ussd_end"
+        if "text" in form:
+            return "ussd"
+        if "status" in form:
+            return "ussd_end"
     if {"from", "text", "id"} <= form.keys():
         return "sms_inbound"
     if {"id", "status"} <= form.keys():
