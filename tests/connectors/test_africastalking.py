@@ -109,8 +109,8 @@ def at_url(sandbox: AfricasTalkingSandbox) -> Iterator[str]:
 
 @pytest.fixture
 def receiver(sandbox: AfricasTalkingSandbox, at_url: str) -> Iterator[Receiver]:
-    holder: dict[str, Integration] = {"integration": make_integration(at_url)}
-    receiver = Receiver(lambda: holder["integration"])
+    integration = make_integration(at_url)
+    receiver = Receiver(lambda: integration)
     with serving(receiver) as url:
         sandbox.urls.update(delivery_report=f"{url}/hook", inbound_sms=f"{url}/hook", voice=f"{url}/hook")
         yield receiver
@@ -258,6 +258,25 @@ async def test_refused_credentials_and_username_are_auth_failed(factory: HttpFac
             await call(factory, integration, "send_sms", {"to": ["+254712345678"], "message": "Hi"})
         with pytest.raises(AuthFailed):
             await call(factory, integration, "get_balance", {})
+
+
+async def test_provider_outages_and_unreadable_answers(
+    factory: HttpFactory, at_url: str, sandbox: AfricasTalkingSandbox
+) -> None:
+    sms = {"to": ["+254712345678"], "message": "Hi"}
+    sandbox.script("http", 503, 400, "garbage")
+    with pytest.raises(Unavailable) as unavailable:
+        await call(factory, make_integration(at_url), "send_sms", sms)
+    assert unavailable.value.provider_code == "503"
+    with pytest.raises(Rejected, match="answered 400"):
+        await call(factory, make_integration(at_url), "send_sms", sms)
+    with pytest.raises(InvalidResponse, match="not JSON"):
+        await call(factory, make_integration(at_url), "send_sms", sms)
+    assert len([c for c in sandbox.calls if c[1] == "/version1/messaging"]) == 3  # a send is never repeated
+    sandbox.script("http", 503, 503, 503)
+    with pytest.raises(Unavailable):
+        await call(factory, make_integration(at_url), "get_balance", {})
+    assert len([c for c in sandbox.calls if c[1] == "/version1/user"]) == 3  # a read is retried
 
 
 async def test_a_timeout_is_unavailable_and_a_send_is_not_retried() -> None:

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from smeflow.connectors import (
     ActionContext,
+    AuthFailed,
     HttpFactory,
     InboundRequest,
     Integration,
@@ -224,6 +225,31 @@ def test_the_end_of_session_notification_is_a_final_ussd_event() -> None:
     )
     assert event.data["status"] == "Success"
     assert connector.webhook_reply(integration, request, [event]).body == b"OK"
+
+
+def test_callbacks_for_another_number_or_service_code_are_refused() -> None:
+    connector = AfricasTalking()
+    integration = make_integration("http://127.0.0.1:9")
+    listed = Integration(
+        id=integration.id,
+        tenant_id=integration.tenant_id,
+        connector="africastalking",
+        config=AfricasTalkingConfig(username="sandbox", ussd_service_codes=("*384*123#",)),
+        credentials=integration.credentials,
+    )
+    ours = (
+        b"isActive=1&sessionId=S&direction=Inbound"
+        b"&callerNumber=%2B254712345678&destinationNumber=%2B254711082000"
+    )
+    theirs = ours.replace(b"%2B254711082000", b"%2B254711999999")
+    connector.verify_webhook(integration, InboundRequest("POST", ours))
+    with pytest.raises(AuthFailed):
+        connector.verify_webhook(integration, InboundRequest("POST", theirs))
+    ussd = b"sessionId=S&serviceCode=%2A384%2A123%23&phoneNumber=%2B254712345678&text="
+    connector.verify_webhook(listed, InboundRequest("POST", ussd))
+    connector.verify_webhook(integration, InboundRequest("POST", ussd.replace(b"123", b"999")))  # lists none
+    with pytest.raises(AuthFailed):
+        connector.verify_webhook(listed, InboundRequest("POST", ussd.replace(b"123", b"999")))
 
 
 # --- the voice XML builder ----------------------------------------------------------------

@@ -36,7 +36,7 @@ from smeflow.connectors.africastalking._models import (
 from smeflow.connectors.africastalking._sms import parse_cost, read_send_answer
 from smeflow.connectors.africastalking._ussd import ussd_reply
 from smeflow.connectors.africastalking._voice import VoiceResponse
-from smeflow.connectors.africastalking._webhooks import parse_callback
+from smeflow.connectors.africastalking._webhooks import classify, parse_callback
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +201,23 @@ class AfricasTalking(Connector):
         return BalanceOut(balance=parse_cost(text), balance_text=text)
 
     # --- webhooks -------------------------------------------------------------------------
+
+    def verify_webhook(self, integration: Integration, request: InboundRequest) -> None:
+        """AT signs nothing (the ingress has checked the URL's token); beyond that, refuse a voice
+        callback that names neither side as the integration's voice number, and a USSD request
+        for a service code the integration does not list (when it lists any)."""
+        config: AfricasTalkingConfig = integration.config  # type: ignore[assignment]
+        try:
+            form = request.form()
+            kind = classify(form)
+        except InvalidResponse:
+            return  # malformed: parse_webhook says so
+        ours = config.voice_number
+        if kind == "voice" and ours and ours not in (form.get("callerNumber"), form.get("destinationNumber")):
+            raise AuthFailed("the voice callback is not for this integration's voice number")
+        codes = config.ussd_service_codes
+        if kind.startswith("ussd") and codes and form.get("serviceCode") not in codes:
+            raise AuthFailed("the USSD request is for a service code this integration does not have")
 
     def parse_webhook(self, integration: Integration, request: InboundRequest) -> list[WebhookEvent]:
         """The event of one form-encoded AT callback: an SMS delivery report (``message.status``),

@@ -63,6 +63,11 @@ class AfricasTalkingConfig(ConnectorConfig):
         max_length=500,
         description="AT's voice API address; empty: the voice host matching base_url",
     )
+    ussd_service_codes: tuple[str, ...] = Field(
+        (),
+        max_length=20,
+        description="the USSD codes of this account (`*384*123#`); USSD requests for others are refused",
+    )
     ussd_default_reply: str = Field(
         "Thank you. This service is not available right now.",
         min_length=1,

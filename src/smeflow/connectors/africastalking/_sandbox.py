@@ -72,6 +72,8 @@ Send SMS statuses:
 * a number AT's SDK would not accept (not `+` and digits) gets 403 InvalidPhoneNumber.
 * `from` = `INVALID` → 201 {"SMSMessageData":{"Message":"InvalidSenderId","Recipients":[]}}.
 * `script("sms_status", 405, …)`: the status codes of the next recipients, whatever their number.
+* `script("http", 503 | 400 | "garbage", …)`: the next authenticated API requests (SMS, user
+  data, calls) answer that HTTP status in text/plain, or 201 with a body that is not JSON.
 
 Callback URLs (AT's dashboard settings): constructor arguments `delivery_report_url`,
 `inbound_sms_url`, `ussd_url`, `voice_url`, or POST /sandbox/callbacks with JSON
@@ -158,6 +160,11 @@ callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and co
                 401,
                 headers={"WWW-Authenticate": 'Basic realm="api"'},
             )
+        outage = self.scripted("http")
+        if outage == "garbage":
+            return PlainTextResponse("<html>gateway</html>", 201)
+        if outage is not None:
+            return PlainTextResponse(f"sandbox answer {outage}", int(outage))
         return None
 
     async def _form(self, request: Request) -> dict[str, str] | Response:

@@ -82,7 +82,8 @@ def read_send_answer(body: Any, redact: Callable[[str], str]) -> SendSmsOut:
         code = next((c for c, name in STATUS_NAMES.items() if name == summary.strip()), None)
         if code is not None:
             raise Rejected(f"Africa's Talking sent nothing: {_explain(code)}", provider_code=str(code))
-        raise Rejected("Africa's Talking sent the message to no recipient", provider_code=summary or None)
+        named = summary if re.fullmatch(r"\w{1,40}", summary) else None
+        raise Rejected("Africa's Talking sent the message to no recipient", provider_code=named)
     accepted = sum(1 for r in recipients if r.accepted)
     if accepted == 0:
         codes = sorted({r.status_code for r in recipients})

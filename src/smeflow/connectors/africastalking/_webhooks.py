@@ -130,7 +130,7 @@ def _ussd(form: Mapping[str, str]) -> WebhookEvent:
         "phone": _phone(_need(form, "phoneNumber"), "phoneNumber"),
         "service_code": _need(form, "serviceCode"),
         "text": text,
-        "inputs": list[JsonValue](ussd_inputs(text)),
+        "inputs": list(ussd_inputs(text)),
         "final": False,
     }
     _optional(form, data, {"network_code": "networkCode"})
