@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import httpx
 
@@ -93,7 +93,7 @@ class AfricasTalking(Connector):
         return f"{base.rstrip('/')}{path}"
 
     @staticmethod
-    def _refused(response: httpx.Response, what: str) -> None:
+    def _refused(response: httpx.Response, what: str) -> NoReturn:
         """Raise the typed error of a non-success answer (AT's bodies are not shown: they may echo input)."""
         status = response.status_code
         if status == 401:
@@ -106,7 +106,7 @@ class AfricasTalking(Connector):
             raise Rejected(
                 f"Africa's Talking refused to {what} (it answered {status})", provider_code=str(status)
             )
-        raise InvalidResponse(f"Africa's Talking answered {what} with {status}")
+        raise InvalidResponse(f"Africa's Talking answered {status} when asked to {what}")
 
     # --- credentials ----------------------------------------------------------------------
 
@@ -206,7 +206,7 @@ class AfricasTalking(Connector):
         """AT signs nothing (the ingress has checked the URL's token); beyond that, refuse a voice
         callback that names neither side as the integration's voice number, and a USSD request
         for a service code the integration does not list (when it lists any)."""
-        config: AfricasTalkingConfig = integration.config  # type: ignore[assignment]
+        config = cast(AfricasTalkingConfig, integration.config)
         try:
             form = request.form()
             kind = classify(form)
@@ -223,7 +223,7 @@ class AfricasTalking(Connector):
         """The event of one form-encoded AT callback: an SMS delivery report (``message.status``),
         an inbound SMS (``message.received``), a USSD request (``ussd.session``) or a voice
         callback (``voice.call``). :class:`InvalidResponse` when the form is malformed."""
-        config: AfricasTalkingConfig = integration.config  # type: ignore[assignment]
+        config = cast(AfricasTalkingConfig, integration.config)
         return [parse_callback(request.form(), config.voice_number)]
 
     def webhook_reply(
@@ -232,7 +232,7 @@ class AfricasTalking(Connector):
         """The default answer AT gets: for a USSD request ``END`` + ``ussd_default_reply`` (a
         conversation answers with :func:`ussd_reply` instead), for a live voice callback XML
         saying ``voice_default_say``, for everything else 200 ``text/plain``."""
-        config: AfricasTalkingConfig = integration.config  # type: ignore[assignment]
+        config = cast(AfricasTalkingConfig, integration.config)
         for event in events:
             if event.kind == "ussd.session" and not event.data.get("final"):
                 return ussd_reply(config.ussd_default_reply, end=True)

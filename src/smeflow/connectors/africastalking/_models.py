@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from smeflow.connectors._sdk import ConnectorConfig
+from smeflow.connectors.africastalking._ussd import MAX_TEXT_CHARS
 from smeflow.core.phones import PhoneError, to_e164
 
 #: AT's production SMS / application host and voice host (§4.1)
@@ -15,6 +16,8 @@ LIVE_VOICE_URL = "https://voice.africastalking.com"
 #: AT's own sandbox hosts, used with the username ``sandbox``
 AT_SANDBOX_API_URL = "https://api.sandbox.africastalking.com"
 AT_SANDBOX_VOICE_URL = "https://voice.sandbox.africastalking.com"
+#: text with no control characters but newlines (what a USSD menu or a voice prompt can carry)
+_PRINTABLE = r"^[^\x00-\x09\x0b-\x1f\x7f]+$"
 
 
 def _e164(value: str) -> str:
@@ -71,13 +74,15 @@ class AfricasTalkingConfig(ConnectorConfig):
     ussd_default_reply: str = Field(
         "Thank you. This service is not available right now.",
         min_length=1,
-        max_length=178,
+        max_length=MAX_TEXT_CHARS,
+        pattern=_PRINTABLE,
         description="the text of the `END` reply to a USSD request no conversation answers",
     )
     voice_default_say: str = Field(
         "Thank you for calling. Goodbye.",
         min_length=1,
         max_length=500,
+        pattern=_PRINTABLE,
         description="what a call no conversation answers hears before it ends",
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -298,7 +299,7 @@ callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and co
             return JSONResponse({"error": "set the inbound_sms callback and give from and text"}, 400)
         message_id = secrets.token_hex(16)
         form = {
-            "date": "2026-01-01 08:00:00",
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "from": str(body["from"]),
             "id": message_id,
             "text": str(body["text"]),
