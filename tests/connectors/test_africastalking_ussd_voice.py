@@ -8,6 +8,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -433,3 +434,23 @@ async def test_an_outbound_call_posts_its_callback_and_the_default_reply_says_go
     )
     assert reply.body.decode() == xml("<Say>Thank you for calling. Goodbye.</Say>")
     assert reply.media_type == "application/xml"
+
+
+_XML_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00\r\ufffe\uffff").filter(
+        lambda ch: ch in "\t\n" or ord(ch) >= 32
+    )
+)
+
+
+@given(text=_XML_TEXT, query=st.text(alphabet="ab&<>\"'=;", max_size=10))
+def test_what_is_said_and_played_reads_back_from_the_xml(text: str, query: str) -> None:
+    document = VoiceResponse().say(text).play(f"https://h.example/a.mp3?q={query}").to_xml()
+    root = ElementTree.fromstring(document.encode())  # noqa: S314 (our own output)
+    say, play = list(root)
+    assert (root.tag, say.tag, say.text or "", play.get("url")) == (
+        "Response",
+        "Say",
+        text,
+        f"https://h.example/a.mp3?q={query}",
+    )

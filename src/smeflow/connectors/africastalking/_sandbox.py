@@ -311,8 +311,8 @@ callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and co
 
     async def _ussd_start(self, request: Request) -> Response:
         body = await self._json(request)
-        if not body.get("phone"):
-            return JSONResponse({"error": "give the phone"}, 400)
+        if not body.get("phone") or self.urls["ussd"] is None:
+            return JSONResponse({"error": "set the ussd callback and give the phone"}, 400)
         session = UssdSession(new_ussd_id(), str(body["phone"]), str(body.get("service_code") or "*384*123#"))
         self.ussd_sessions[session.session_id] = session
         return await self._ussd_step(session)
@@ -350,8 +350,8 @@ callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and co
 
     async def _voice_start(self, request: Request) -> Response:
         body = await self._json(request)
-        if not body.get("phone"):
-            return JSONResponse({"error": "give the phone"}, 400)
+        if not body.get("phone") or self.urls["voice"] is None:
+            return JSONResponse({"error": "set the voice callback and give the phone"}, 400)
         direction = "Outbound" if str(body.get("direction", "")).lower() == "outbound" else "Inbound"
         call = VoiceCall(new_voice_id(), str(body["phone"]), direction, self.voice_number)
         self.voice_calls[call.session_id] = call
