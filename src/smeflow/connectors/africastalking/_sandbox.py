@@ -76,7 +76,8 @@ Send SMS statuses:
 * `script("http", 503 | 400 | "garbage", …)`: the next authenticated API requests (SMS, user
   data, calls) answer that HTTP status in text/plain, or 201 with a body that is not JSON.
 
-Callback URLs (AT's dashboard settings): constructor arguments `delivery_report_url`,
+Controls under /sandbox/ are the sandbox's own (AT has none). Callback URLs (AT's dashboard
+settings): constructor arguments `delivery_report_url`,
 `inbound_sms_url`, `ussd_url`, `voice_url`, or POST /sandbox/callbacks with JSON
 {"delivery_report": url, "inbound_sms": url, "ussd": url, "voice": url} (any subset).
 
@@ -129,7 +130,7 @@ callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and co
             "ussd": ussd_url,
             "voice": voice_url,
         }
-        #: sent messages by message id: {"number", "message", "from", "status_code"}
+        #: accepted messages by message id: {"number", "message", "from"}
         self.messages: dict[str, dict[str, Any]] = {}
         self.ussd_sessions: dict[str, UssdSession] = {}
         self.voice_calls: dict[str, VoiceCall] = {}
