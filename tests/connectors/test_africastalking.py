@@ -352,6 +352,7 @@ async def test_delivery_reports_become_message_status_events(
     (rejected,) = by_id[str(ids[2])]
     assert (rejected.data["status"], rejected.data["error_code"]) == ("failed", "UserInBlackList")
     assert sorted(str(e.data["status"]) for e in by_id[str(ids[3])]) == ["delivered", "sent"]
+    await wait_for(lambda: sandbox.callbacks.pending == 0, "the callbacks' answers")
     assert all(c.status == 200 for c in sandbox.callbacks.sent)
 
 
@@ -372,6 +373,7 @@ async def test_delivery_reports_dropped_twice_and_delayed(
     assert first.event_id == second.event_id  # a repeat dedupes on the event id
     (late,) = [c for c in sandbox.callbacks.sent if str(delayed).encode() in c.body]
     assert late.at - before >= 0.45  # posted no sooner than the delay (asyncio never wakes early)
+    await wait_for(lambda: sandbox.callbacks.pending == 0, "the callbacks' answers")
     sandbox.script("delivery", "drop")
     await call(factory, make_integration(at_url), "send_sms", {"to": ["+254712345678"], "message": "Hi"})
     assert sandbox.callbacks.pending == 0
@@ -395,6 +397,7 @@ async def test_inbound_sms_becomes_message_received(
         "22384",
         "BOOK 2pm",
     )
+    await wait_for(lambda: sandbox.callbacks.pending == 0, "the callback's answer")
     (sent,) = sandbox.callbacks.sent
     assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert sent.status == 200
