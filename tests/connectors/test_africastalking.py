@@ -174,6 +174,7 @@ async def test_send_sms_reports_each_recipient(
         "to": "+254712345678,+254700000102",
         "message": "Karibu!",
         "from": "SMEFlow",
+        "bulkSMSMode": "1",
     }
 
 
@@ -401,6 +402,35 @@ async def test_inbound_sms_becomes_message_received(
     (sent,) = sandbox.callbacks.sent
     assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert sent.status == 200
+
+
+async def test_polling_the_inbox_finds_a_message_whose_callback_was_lost(
+    factory: HttpFactory, at_url: str, sandbox: AfricasTalkingSandbox, receiver: Receiver
+) -> None:
+    connector, integration = AfricasTalking(), make_integration(at_url)
+    ctx = ActionContext(integration, factory.for_integration(connector, integration))
+    (trigger,) = AfricasTalking.polling_triggers()
+    assert trigger.name == "africastalking.inbound_sms"
+    sandbox.script("callback", "drop")
+    async with httpx.AsyncClient(base_url=at_url) as client:
+        lost = (
+            await client.post("/sandbox/sms/inbound", json={"from": "+254712345678", "text": "lost"})
+        ).json()
+        kept = (
+            await client.post("/sandbox/sms/inbound", json={"from": "+254712345679", "text": "kept"})
+        ).json()
+    await wait_for(lambda: len(receiver.events) == 1, "the callback that was not dropped")
+    found = await trigger.func(connector, ctx, None)
+    assert [e.event_id for e in found.events] == [lost["id"], kept["id"]]
+    polled, called = found.events[1], receiver.events[0]
+    assert polled.event_id == called.event_id  # the same event both ways: deduplicated on its id
+    assert {k: polled.data[k] for k in ("channel", "from", "to", "text")} == {
+        k: called.data[k] for k in ("channel", "from", "to", "text")
+    }
+    assert (found.events[0].kind, found.events[0].data["text"]) == ("message.received", "lost")
+    assert found.cursor == kept["id"]
+    again = await trigger.func(connector, ctx, found.cursor)
+    assert (again.events, again.cursor) == ([], kept["id"])
 
 
 @pytest.mark.parametrize(

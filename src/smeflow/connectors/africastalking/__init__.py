@@ -14,6 +14,8 @@ Key contracts:
   callback is one event: ``message.status`` (event id = message id + status),
   ``message.received`` (= message id), ``ussd.session`` (= session id + the accumulated text,
   so each step is its own event), ``voice.call`` (= session id + step + a digest of the form).
+* The ``inbound_sms`` polling trigger reads AT's inbox (``lastReceivedId`` is the cursor) into
+  the same ``message.received`` events, so an inbound SMS whose callback was lost is found.
 * Replies: USSD is ``text/plain`` ``CON …``/``END …`` (:func:`ussd_reply`, at most 182
   characters), voice is XML from :class:`VoiceResponse`, anything else 200 ``text/plain``.
 """

@@ -14,9 +14,11 @@ from smeflow.connectors._sdk import (
     Connector,
     InboundRequest,
     Integration,
+    PollResult,
     WebhookEvent,
     WebhookReply,
     action,
+    polling,
 )
 from smeflow.connectors.africastalking._models import (
     AT_SANDBOX_API_URL,
@@ -145,6 +147,7 @@ class AfricasTalking(Connector):
             form["from"] = sender
         if data.enqueue:
             form["enqueue"] = "1"
+        form["bulkSMSMode"] = "1"  # as AT's SDKs send it: bulk SMS, the sender pays
         response = await ctx.http.request("POST", SMS_PATH, data=form, headers=self._headers(ctx))
         if response.status_code not in (200, 201):
             self._refused(response, "send the SMS")
@@ -199,6 +202,27 @@ class AfricasTalking(Connector):
         """Read the Africa's Talking application's balance (what SMS and calls are paid from)."""
         text = str((await self._user_data(ctx))["balance"])
         return BalanceOut(balance=parse_cost(text), balance_text=text)
+
+    @polling("inbound_sms", interval_seconds=60.0)
+    async def poll_inbox(self, ctx: ActionContext, cursor: str | None) -> PollResult:
+        """Fetch the SMS received after the cursor from AT's inbox (``lastReceivedId``): the same
+        ``message.received`` events (and event ids) the inbound callbacks carry, so messages whose
+        callback was lost are found, and those that arrived both ways are deduplicated."""
+        params = {"username": self._username(ctx), "lastReceivedId": cursor or "0"}
+        response = await ctx.http.request("GET", SMS_PATH, params=params, headers=self._headers(ctx))
+        if response.status_code != 200:
+            self._refused(response, "read the inbox")
+        body = json_body(response)
+        data = body.get("SMSMessageData") if isinstance(body, dict) else None
+        messages = data.get("Messages") if isinstance(data, dict) else None
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise InvalidResponse("Africa's Talking answered the inbox without SMSMessageData.Messages")
+        events, last = [], cursor
+        for message in messages:
+            form = {key: str(value) for key, value in message.items() if value is not None}
+            events.append(parse_callback(form))
+            last = form.get("id", last)
+        return PollResult(events=events, cursor=last)
 
     # --- webhooks -------------------------------------------------------------------------
 

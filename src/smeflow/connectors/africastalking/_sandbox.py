@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import re
 import secrets
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
-import orjson
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from smeflow.connectors.africastalking._sandbox_controls import SandboxControls
 from smeflow.connectors.africastalking._sandbox_sessions import (
     FORM,
     SIMULATOR_NETWORK,
     Exchange,
     UssdSession,
     VoiceCall,
-    final_voice_form,
-    new_ussd_id,
     new_voice_id,
-    post_form,
-    read_ussd_reply,
-    ussd_form,
-    voice_form,
 )
 from smeflow.connectors.africastalking._sms import ACCEPTED, STATUS_NAMES
 from smeflow.connectors.sandbox._base import Sandbox
@@ -49,10 +46,9 @@ _DELIVERY_MAGIC: dict[str, Any] = {
     "+254700009005": ("Rejected", "UserInBlackList"),
     "+254700009006": "buffered",
 }
-_CALLBACK_KINDS = ("delivery_report", "inbound_sms", "ussd", "voice")
 
 
-class AfricasTalkingSandbox(Sandbox):
+class AfricasTalkingSandbox(SandboxControls, Sandbox):
     """Africa's Talking's SMS, voice and callbacks on loopback (see ``scenarios``)."""
 
     key = "africastalking"
@@ -88,9 +84,11 @@ failureReason) are posted for each accepted recipient: `Success` by default;
 `script("delivery", X, …)` sets the next reports: "drop", "twice", "delay", "buffered" or a
 (status, failureReason) pair.
 
-Inbound SMS: POST /sandbox/sms/inbound {"from", "text", "to"?} posts AT's incoming-message form
-(date, from, id, text, to, networkCode) to `inbound_sms`; `script("callback", "drop" | "twice" |
-"delay")` steers it (and the first callback of an outbound call).
+Inbound SMS: POST /sandbox/sms/inbound {"from", "text", "to"?} keeps the message in the inbox
+(GET /version1/messaging?username=…&lastReceivedId=N answers the messages with ids above N, 100 at
+most) and posts AT's incoming-message form (date, from, id, text, to, networkCode) to
+`inbound_sms`; `script("callback", "drop" | "twice" | "delay")` steers that callback (a dropped
+one is still in the inbox) and the answered-call callback of an outbound call.
 
 USSD: POST /sandbox/ussd/sessions {"phone", "service_code"?} starts a session (AT posts text "");
 POST /sandbox/ussd/sessions/{id} {"input"} sends the next input (AT posts every input so far
@@ -100,7 +98,8 @@ AT does. `script("ussd", "twice")` posts the next request twice (AT retrying). R
 replies are kept in `exchanges`.
 
 Voice: POST /call queues calls (`to` not `+` and digits → InvalidPhoneNumber; no `from` →
-errorMessage "Invalid callerId") and, with a `voice` URL, posts the answered-call callback.
+errorMessage "Invalid callerId") and, with a `voice` URL, posts each answered call's first
+callback, keeping the app's XML (`voice_calls[session].replies`, `exchanges`).
 POST /sandbox/voice/calls {"phone", "direction"?: "Inbound"} makes an inbound call;
 POST /sandbox/voice/calls/{id} {"digits"? | "recording"?: true | "hangup"?: true} posts the next
 callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and cost). Each answers
@@ -136,19 +135,29 @@ callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and co
         self.voice_calls: dict[str, VoiceCall] = {}
         #: every synchronous USSD / voice callback and the app's reply
         self.exchanges: list[Exchange] = []
+        self.inbox: list[dict[str, Any]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/version1/user", self._user, methods=["GET"]),
             Route("/version1/messaging", self._send_sms, methods=["POST"]),
+            Route("/version1/messaging", self._fetch_messages, methods=["GET"]),
             Route("/call", self._call, methods=["POST"]),
-            Route("/sandbox/callbacks", self._set_callbacks, methods=["POST"]),
-            Route("/sandbox/sms/inbound", self._inbound_sms, methods=["POST"]),
-            Route("/sandbox/ussd/sessions", self._ussd_start, methods=["POST"]),
-            Route("/sandbox/ussd/sessions/{session_id}", self._ussd_input, methods=["POST"]),
-            Route("/sandbox/voice/calls", self._voice_start, methods=["POST"]),
-            Route("/sandbox/voice/calls/{session_id}", self._voice_step, methods=["POST"]),
+            *self.control_routes(),
         ]
+
+    def app(self) -> Starlette:
+        """The base app, plus: outbound-call answers still running are cancelled at shutdown."""
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            yield
+            for task in list(self._tasks):
+                task.cancel()
+            await self.callbacks.aclose()
+
+        return Starlette(routes=self.routes(), lifespan=lifespan)
 
     # --- AT's API -------------------------------------------------------------------------
 
@@ -181,6 +190,18 @@ callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and co
         self.record("GET", "/version1/user", dict(request.query_params))
         refused = self._refuse(request, request.query_params.get("username"))
         return refused or JSONResponse({"UserData": {"balance": "KES 1000.0000"}})
+
+    async def _fetch_messages(self, request: Request) -> Response:
+        self.record("GET", "/version1/messaging", dict(request.query_params))
+        refused = self._refuse(request, request.query_params.get("username"))
+        if refused:
+            return refused
+        try:
+            after = int(request.query_params.get("lastReceivedId") or 0)
+        except ValueError:
+            return PlainTextResponse("lastReceivedId must be a number", 400)
+        page = [m for m in self.inbox if m["id"] > after][:100]
+        return JSONResponse({"SMSMessageData": {"Messages": page}})
 
     async def _send_sms(self, request: Request) -> Response:
         form = await self._form(request)
@@ -238,22 +259,15 @@ callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and co
         plan = self.scripted("delivery") or _DELIVERY_MAGIC.get(number)
         form = {"id": message_id, "phoneNumber": number, "networkCode": SIMULATOR_NETWORK, "retryCount": "0"}
         if plan == "buffered":
-            self._post_later(url, {**form, "status": "Buffered"}, None)
-            self._post_later(url, {**form, "status": "Success"}, None, extra_delay=0.2)
+            self.post_later(url, {**form, "status": "Buffered"}, None)
+            self.post_later(url, {**form, "status": "Success"}, None, extra_delay=0.2)
             return
         if isinstance(plan, tuple | list):
             status, reason = plan
             form.update(status=status, failureReason=reason)
-            self._post_later(url, form, None)
+            self.post_later(url, form, None)
         else:
-            self._post_later(url, {**form, "status": "Success"}, plan)
-
-    def _post_later(self, url: str, form: dict[str, str], plan: Any, *, extra_delay: float = 0.0) -> None:
-        """An asynchronous, form-encoded callback; ``plan`` "drop", "twice" or "delay" steers it."""
-        times = 0 if plan == "drop" else 2 if plan == "twice" else 1
-        delay = (self.delay_seconds if plan == "delay" else 0.0) + extra_delay
-        body = urlencode(form).encode()
-        self.callbacks.send(url, body, {"Content-Type": FORM}, delay=delay, times=times)
+            self.post_later(url, {**form, "status": "Success"}, plan)
 
     async def _call(self, request: Request) -> Response:
         form = await self._form(request)
@@ -273,120 +287,8 @@ callback (dtmfDigits, recordingUrl, or the final isActive=0 with duration and co
             call = VoiceCall(new_voice_id(), number, "Outbound", form["from"])
             self.voice_calls[call.session_id] = call
             entries.append({"phoneNumber": number, "status": "Queued", "sessionId": call.session_id})
-            if self.urls["voice"]:
-                self._post_later(self.urls["voice"], voice_form(call), self.scripted("callback"))
+            self.answer_call_later(call, self.scripted("callback"))
         return JSONResponse({"entries": entries, "errorMessage": "None"})
-
-    # --- controls -------------------------------------------------------------------------
-
-    async def _json(self, request: Request) -> dict[str, Any]:
-        try:
-            body = orjson.loads(await request.body() or b"{}")
-        except orjson.JSONDecodeError:
-            return {}
-        return body if isinstance(body, dict) else {}
-
-    async def _set_callbacks(self, request: Request) -> Response:
-        body = await self._json(request)
-        for kind in _CALLBACK_KINDS:
-            if kind in body:
-                self.urls[kind] = body[kind] or None
-        return JSONResponse(self.urls)
-
-    async def _inbound_sms(self, request: Request) -> Response:
-        body = await self._json(request)
-        url = self.urls["inbound_sms"]
-        if url is None or not body.get("from") or "text" not in body:
-            return JSONResponse({"error": "set the inbound_sms callback and give from and text"}, 400)
-        message_id = secrets.token_hex(16)
-        form = {
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            "from": str(body["from"]),
-            "id": message_id,
-            "text": str(body["text"]),
-            "to": str(body.get("to") or "22384"),
-            "networkCode": SIMULATOR_NETWORK,
-        }
-        self._post_later(url, form, self.scripted("callback"))
-        return JSONResponse({"id": message_id})
-
-    async def _ussd_start(self, request: Request) -> Response:
-        body = await self._json(request)
-        if not body.get("phone") or self.urls["ussd"] is None:
-            return JSONResponse({"error": "set the ussd callback and give the phone"}, 400)
-        session = UssdSession(new_ussd_id(), str(body["phone"]), str(body.get("service_code") or "*384*123#"))
-        self.ussd_sessions[session.session_id] = session
-        return await self._ussd_step(session)
-
-    async def _ussd_input(self, request: Request) -> Response:
-        session = self.ussd_sessions.get(request.path_params["session_id"])
-        if session is None:
-            return JSONResponse({"error": "no such session"}, 404)
-        if session.ended:
-            return JSONResponse({"error": "the session has ended"}, 409)
-        session.inputs.append(str((await self._json(request)).get("input", "")))
-        return await self._ussd_step(session)
-
-    async def _ussd_step(self, session: UssdSession) -> Response:
-        url = self.urls["ussd"]
-        if url is None:
-            return JSONResponse({"error": "set the ussd callback first"}, 400)
-        times = 2 if self.scripted("ussd") == "twice" else 1
-        for _ in range(times):
-            exchange = await post_form("ussd", url, ussd_form(session))
-            self.exchanges.append(exchange)
-        message = read_ussd_reply(session, exchange)
-        return JSONResponse(
-            {
-                "session_id": session.session_id,
-                "text": session.text,
-                "status": exchange.status,
-                "content_type": exchange.content_type,
-                "reply": exchange.reply,
-                "message": message,
-                "ended": session.ended,
-                "error": session.error,
-            }
-        )
-
-    async def _voice_start(self, request: Request) -> Response:
-        body = await self._json(request)
-        if not body.get("phone") or self.urls["voice"] is None:
-            return JSONResponse({"error": "set the voice callback and give the phone"}, 400)
-        direction = "Outbound" if str(body.get("direction", "")).lower() == "outbound" else "Inbound"
-        call = VoiceCall(new_voice_id(), str(body["phone"]), direction, self.voice_number)
-        self.voice_calls[call.session_id] = call
-        return await self._voice_post(call, voice_form(call))
-
-    async def _voice_step(self, request: Request) -> Response:
-        call = self.voice_calls.get(request.path_params["session_id"])
-        if call is None:
-            return JSONResponse({"error": "no such call"}, 404)
-        if not call.active:
-            return JSONResponse({"error": "the call has ended"}, 409)
-        body = await self._json(request)
-        if body.get("hangup"):
-            return await self._voice_post(call, final_voice_form(call))
-        if body.get("recording"):
-            url = f"https://sandbox.invalid/recordings/{call.session_id}.mp3"
-            return await self._voice_post(call, voice_form(call, recordingUrl=url))
-        return await self._voice_post(call, voice_form(call, dtmfDigits=str(body.get("digits", ""))))
-
-    async def _voice_post(self, call: VoiceCall, form: dict[str, str]) -> Response:
-        url = self.urls["voice"]
-        if url is None:
-            return JSONResponse({"error": "set the voice callback first"}, 400)
-        exchange = await post_form("voice", url, form)
-        self.exchanges.append(exchange)
-        call.replies.append(exchange.reply)
-        return JSONResponse(
-            {
-                "session_id": call.session_id,
-                "status": exchange.status,
-                "content_type": exchange.content_type,
-                "reply": exchange.reply,
-            }
-        )
 
 
 __all__ = ["AfricasTalkingSandbox"]
