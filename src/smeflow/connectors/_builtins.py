@@ -8,6 +8,7 @@ from smeflow.connectors._sdk import Connector
 
 def builtin_connectors() -> list[Connector]:
     """One instance of each built-in connector."""
+    from smeflow.connectors.africastalking import AfricasTalking
     from smeflow.connectors.email import Email
     from smeflow.connectors.flutterwave import Flutterwave
     from smeflow.connectors.httpcall import Http
@@ -15,7 +16,7 @@ def builtin_connectors() -> list[Connector]:
     from smeflow.connectors.paystack import Paystack
     from smeflow.connectors.whatsapp import WhatsApp
 
-    return [Mpesa(), Paystack(), Flutterwave(), WhatsApp(), Http(), Email()]
+    return [Mpesa(), Paystack(), Flutterwave(), WhatsApp(), AfricasTalking(), Http(), Email()]
 
 
 def default_registry(*, plugins: bool = True) -> ConnectorRegistry:

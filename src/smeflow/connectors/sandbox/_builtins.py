@@ -14,6 +14,7 @@ from smeflow.connectors.sandbox._base import Sandbox
 
 def builtin_sandboxes() -> dict[str, Callable[[], Sandbox]]:
     """A factory for each built-in HTTP sandbox, by key."""
+    from smeflow.connectors.africastalking import AfricasTalkingSandbox
     from smeflow.connectors.flutterwave import FlutterwaveSandbox
     from smeflow.connectors.httpcall import HttpEchoSandbox
     from smeflow.connectors.mpesa import MpesaSandbox
@@ -24,6 +25,7 @@ def builtin_sandboxes() -> dict[str, Callable[[], Sandbox]]:
         "mpesa": MpesaSandbox,
         "paystack": PaystackSandbox,
         "flutterwave": FlutterwaveSandbox,
+        "africastalking": AfricasTalkingSandbox,
         "whatsapp": WhatsAppSandbox,
         "api": HttpEchoSandbox,
     }
