@@ -19,6 +19,7 @@ from smeflow.api._problems import install_problem_handlers
 from smeflow.api._ratelimit import make_rate_limiter
 from smeflow.api._state import AppState
 from smeflow.api.routes import ROUTERS
+from smeflow.connectors import ConnectorRegistry, HttpFactory, default_registry
 from smeflow.db import Database, DbScope, migrate, to_libpq
 from smeflow.engine.runtime import RunQueue, Runtime
 from smeflow.identity import Authorizer, OidcVerifier
@@ -33,12 +34,17 @@ cursor pagination (`limit`, `cursor` → `next_cursor`).
 """
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, database: Database | None = None, connectors: ConnectorRegistry | None = None
+) -> FastAPI:
     """The API application. With no ``database`` it connects (or starts the embedded server)
-    and migrates on start-up when ``settings.migrate_on_start``."""
+    and migrates on start-up when ``settings.migrate_on_start``; with no ``connectors`` it
+    registers the built-in and installed ones (:func:`~smeflow.connectors.default_registry`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # first: a connector that is not valid stops the start-up before anything is opened
+        registry = connectors if connectors is not None else default_registry()
         db = database if database is not None else await asyncio.to_thread(Database.from_settings, settings)
         if database is None and settings.migrate_on_start:
             password = settings.database_app_password
@@ -80,6 +86,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             http=http,
             oidc=OidcVerifier(settings.oidc, http) if settings.oidc else None,
             runs=runs,
+            connectors=registry,
+            connector_http=HttpFactory(runtime.http),
         )
         app.state.smeflow = state
         try:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from smeflow.api._authcache import AuthCache
 from smeflow.api._ratelimit import RateLimiter
+from smeflow.connectors import ConnectorRegistry, HttpFactory
 from smeflow.db import Database
 from smeflow.engine.runtime import RunQueue
 from smeflow.identity import Authorizer, OidcVerifier
@@ -27,6 +28,10 @@ class AppState:
     oidc: OidcVerifier | None
     runs: RunQueue
     payments: PaymentFlow | None = None
+    #: the connectors of this process (built-ins and plugins), built once at start-up
+    connectors: ConnectorRegistry = field(default_factory=ConnectorRegistry)
+    #: connectors' HTTP clients, over the runtime's SSRF-guarded client
+    connector_http: HttpFactory | None = None
 
 
 __all__ = ["AppState"]

@@ -5,10 +5,12 @@ from smeflow.api.routes import (
     approvals,
     audit,
     auth,
+    connectors,
     events,
     forms,
     health,
     hooks,
+    integrations,
     me,
     payments,
     runs,
@@ -32,6 +34,8 @@ ROUTERS = [
     forms.router,
     events.router,
     payments.router,
+    connectors.router,
+    integrations.router,
 ]
 
 __all__ = ["ROUTERS"]

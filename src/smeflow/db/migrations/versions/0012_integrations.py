@@ -3,7 +3,8 @@
 Tenant tables under forced RLS. Besides its tenant: the ``auth`` scope (webhook ingress, before a
 tenant is known) may read integrations; the ``platform`` scope (the workers) may read the pending
 inbox events and outbox items that are due, to find work (each is then handled bound to its
-tenant).
+tenant). The casbin rules ``integrations:read`` (viewers and up) and ``integrations:write``
+(admins and owners).
 
 Revision ID: 0012_integrations
 Revises: 0011_held
@@ -18,6 +19,13 @@ revision = "0012_integrations"
 down_revision = "0011_held"
 branch_labels = None
 depends_on = None
+
+# (ptype, subject, domain, object, action), as in 0001: members read integrations and the
+# connectors; admins (and owners) connect, change, check and delete them.
+RULES = [
+    ("p", "viewer", "*", "integrations", "read"),
+    ("p", "admin", "*", "integrations", "write"),
+]
 
 
 def _tenant_rls(table: str) -> None:
@@ -144,7 +152,15 @@ def upgrade(app_role: str, app_password: str | None = None) -> None:
     for table, privileges in grants.items():
         op.execute(f'GRANT {privileges} ON {table} TO "{app_role}"')
 
+    values = ", ".join(f"('{p}', '{a}', '{b}', '{c}', '{d}')" for p, a, b, c, d in RULES)
+    op.execute(f"INSERT INTO authz_rules (ptype, v0, v1, v2, v3) VALUES {values} ON CONFLICT DO NOTHING")
+
 
 def downgrade(app_role: str, app_password: str | None = None) -> None:
+    for p, a, b, c, d in RULES:
+        op.execute(
+            f"DELETE FROM authz_rules WHERE ptype = '{p}' AND v0 = '{a}' AND v1 = '{b}'"
+            f" AND v2 = '{c}' AND v3 = '{d}'"
+        )
     for table in ("outbox", "inbox_events", "webhook_deliveries", "integrations"):
         op.execute(f"DROP TABLE IF EXISTS {table}")
