@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from engine.salon import salon
+from integrations.kit import ping_body, registry
 from smeflow.api._state import AppState
 from smeflow.audit import Actor
 from smeflow.db import Database, DbScope
@@ -25,6 +26,9 @@ from smeflow.engine.runtime._approvals import open_approval
 from smeflow.engine.runtime._forms import open_form
 from smeflow.engine.workflows import create_workflow, publish
 from smeflow.identity import Principal, create_api_key
+from smeflow.integrations import Vault, create_integration
+from smeflow.integrations.schemas import IntegrationCreate
+from smeflow.settings import Settings
 
 from .conftest import API, ROLES, TenantWorld, World, api_routes, assert_problem, permissions_of
 from .test_events_api import waits_for_payment
@@ -97,6 +101,13 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", f"{API}/forms/{{form_id}}"): Case(),
     ("POST", f"{API}/forms/{{form_id}}/answers"): Case(body={"answers": {"service": "Braids"}}),
     ("POST", f"{API}/events"): Case(body={"name": "booking.created", "payload": {"customer": "Wanjiru"}}),
+    ("GET", f"{API}/connectors"): Case(),
+    ("GET", f"{API}/integrations"): Case(),
+    ("POST", f"{API}/integrations"): Case(body=ping_body("New till")),
+    ("GET", f"{API}/integrations/{{integration_id}}"): Case(),
+    ("PATCH", f"{API}/integrations/{{integration_id}}"): Case(body={"name": "Renamed", "status": "disabled"}),
+    ("DELETE", f"{API}/integrations/{{integration_id}}"): Case(),
+    ("POST", f"{API}/integrations/{{integration_id}}/check"): Case(),
 }
 
 # The resource a path parameter names, in a tenant.
@@ -111,6 +122,7 @@ ID_PARAMS = (
     "tenant_slug",
     "workflow_id_or_name",
     "form_id",
+    "integration_id",
 )
 
 # Each tenant's workflow (published twice) and a run of it, made by the ``world`` fixture below.
@@ -118,6 +130,7 @@ WORKFLOWS: dict[uuid.UUID, uuid.UUID] = {}
 RUNS: dict[uuid.UUID, uuid.UUID] = {}
 APPROVALS: dict[uuid.UUID, uuid.UUID] = {}
 FORMS: dict[uuid.UUID, uuid.UUID] = {}
+INTEGRATIONS: dict[uuid.UUID, uuid.UUID] = {}
 WORKFLOW_NAME = "Booking funnel"
 
 
@@ -172,15 +185,34 @@ async def pending_form(db: Database, t: TenantWorld, run_id: uuid.UUID) -> uuid.
     return opened.id
 
 
+def integration_name(slug: str) -> str:
+    return f"Till of {slug}"
+
+
+async def connected_integration(db: Database, settings: Settings, t: TenantWorld) -> uuid.UUID:
+    """An integration of the tenant (sealed with the app's secret key, so the API can show it)."""
+    async with db.transaction(DbScope.tenant(t.id)) as session:
+        row = await create_integration(
+            session,
+            Actor.system(),
+            t.id,
+            registry(),
+            Vault.from_settings(settings),
+            IntegrationCreate(**ping_body(integration_name(t.slug))),
+        )
+        return row.id
+
+
 @pytest.fixture
-async def world(world: World, db: Database) -> World:
+async def world(world: World, db: Database, settings: Settings) -> World:
     """The API tests' world, each tenant with a workflow published as versions 1 and 2, a run of
-    it, and a pending approval and a pending form of that run."""
+    it, a pending approval and a pending form of that run, and an integration."""
     for t in (world.a, world.b):
         WORKFLOWS[t.id] = await published_workflow(db, t.id)
         RUNS[t.id] = await queued_run(db, t.id, WORKFLOWS[t.id])
         APPROVALS[t.id] = await pending_approval(db, t, RUNS[t.id])
         FORMS[t.id] = await pending_form(db, t, RUNS[t.id])
+        INTEGRATIONS[t.id] = await connected_integration(db, settings, t)
     return world
 
 
@@ -196,6 +228,7 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "tenant_slug": t.slug,
         "workflow_id_or_name": str(WORKFLOWS[t.id]),
         "form_id": str(FORMS[t.id]),
+        "integration_id": str(INTEGRATIONS[t.id]),
     }
 
 
@@ -351,6 +384,10 @@ async def test_another_tenants_resources_are_404_never_403(
         ("viewer", "GET", f"{API}/forms/{{form_id}}"),
         ("staff", "POST", f"{API}/forms/{{form_id}}/answers"),
         ("api key", "POST", f"{API}/forms/{{form_id}}/answers"),
+        ("viewer", "GET", f"{API}/integrations/{{integration_id}}"),
+        ("admin", "PATCH", f"{API}/integrations/{{integration_id}}"),
+        ("owner", "DELETE", f"{API}/integrations/{{integration_id}}"),
+        ("api key", "POST", f"{API}/integrations/{{integration_id}}/check"),
     ]:
         assert example in hidden
 
@@ -374,6 +411,14 @@ async def test_another_tenants_resources_are_404_never_403(
     assert (approval.json()["status"], approval.json()["decided_by"]) == ("pending", None)
     form = await client.get(f"{API}/forms/{FORMS[world.a.id]}", headers=admin)
     assert (form.json()["status"], form.json()["answers"]) == ("pending", None)
+    integration = await client.get(f"{API}/integrations/{INTEGRATIONS[world.a.id]}", headers=admin)
+    assert integration.status_code == 200, integration.text
+    shown = integration.json()
+    assert (shown["name"], shown["status"], shown["checked_at"]) == (
+        integration_name(world.a.slug),
+        "active",
+        None,
+    )
 
 
 async def test_lists_never_show_another_tenants_rows(
@@ -411,6 +456,8 @@ async def test_lists_never_show_another_tenants_rows(
         str(FORMS[a.id]),
         form_title(a.slug),
         f"Special of {a.slug}",
+        str(INTEGRATIONS[a.id]),
+        integration_name(a.slug),
     }
     listed = 0
     for method, path, _ in api_routes(app):
@@ -436,6 +483,8 @@ async def test_lists_never_show_another_tenants_rows(
     assert [r["id"] for r in own_approvals.json()["items"]] == [str(APPROVALS[world.b.id])]
     own_forms = await client.get(f"{API}/forms", headers=world.b.user("viewer"))
     assert [r["id"] for r in own_forms.json()["items"]] == [str(FORMS[world.b.id])]
+    own_integrations = await client.get(f"{API}/integrations", headers=world.b.user("viewer"))
+    assert [r["id"] for r in own_integrations.json()["items"]] == [str(INTEGRATIONS[world.b.id])]
     # and filtering on A's ids finds nothing
     runs = await client.get(
         f"{API}/runs", params={"workflow_id": str(WORKFLOWS[a.id])}, headers=world.b.user("admin")
@@ -530,6 +579,14 @@ async def test_too_small_a_role_is_403(
     assert ("staff", "POST", f"{API}/events") in refused
     assert ("users:read key", "POST", f"{API}/events") in refused
     assert ("operator", "POST", f"{API}/events") in refused
+    assert ("viewer", "GET", f"{API}/connectors") in served
+    assert ("viewer", "GET", f"{API}/integrations/{{integration_id}}") in served
+    assert ("staff", "POST", f"{API}/integrations") in refused
+    assert ("staff", "PATCH", f"{API}/integrations/{{integration_id}}") in refused
+    assert ("viewer", "POST", f"{API}/integrations/{{integration_id}}/check") in refused
+    assert ("users:read key", "GET", f"{API}/integrations") in refused
+    assert ("operator", "GET", f"{API}/integrations") in refused
+    assert ("operator", "GET", f"{API}/connectors") in refused
 
     # the refused writes changed nothing
     members = await client.get(f"{API}/users", headers=a.user("admin"))
@@ -545,6 +602,8 @@ async def test_too_small_a_role_is_403(
     assert approval.json()["status"] == "pending"
     form = await client.get(f"{API}/forms/{FORMS[a.id]}", headers=a.user("admin"))
     assert form.json()["status"] == "pending"
+    integration = await client.get(f"{API}/integrations/{INTEGRATIONS[a.id]}", headers=a.user("admin"))
+    assert (integration.json()["name"], integration.json()["status"]) == (integration_name(a.slug), "active")
 
 
 @pytest.mark.parametrize("role", ["viewer", "staff"])
