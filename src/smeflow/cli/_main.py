@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smeflow.audit import Actor
+from smeflow.cli._integrations import integrations_app, keys_app
 from smeflow.core.logs import configure_logging
 from smeflow.db import Database, DbScope, migrate
 from smeflow.errors import SMEFlowError
@@ -34,6 +35,8 @@ app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(runs_app, name="runs")
 app.add_typer(events_app, name="events")
+app.add_typer(integrations_app, name="integrations")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err = Console(stderr=True)
