@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from pydantic import BaseModel, SecretStr, field_validator
 
 from smeflow.audit import Actor, verify_chain
 from smeflow.connectors import ConnectorRegistry, HttpFactory
@@ -29,10 +30,11 @@ from smeflow.integrations import (
     sealed_of,
     update_integration,
 )
+from smeflow.integrations._validation import checked
 from smeflow.integrations.models import Integration
 from smeflow.integrations.schemas import IntegrationCreate, IntegrationUpdate
 
-from .kit import BAD_KEY, GOOD_KEY, GOOD_SECRET, OTHER_SECRET, ping_body, provider, registry
+from .kit import BAD_KEY, GOOD_KEY, GOOD_SECRET, OTHER_SECRET, Ping, ping_body, provider, registry
 
 K1 = "first-secret-key-0123456789abcdef0123456789"
 K2 = "second-secret-key-0123456789abcdef012345678"
@@ -334,3 +336,29 @@ async def test_rotation_reseals_every_tenants_integrations_once(
         async with db.transaction(DbScope.tenant(tenant_id)) as session:
             assert (await verify_chain(session, tenant_id)).ok
     assert_no_secret_stored(owner_conn, after)
+
+
+def test_a_connectors_own_validator_quoting_a_credential_is_masked() -> None:
+    class Quoting(BaseModel):
+        api_key: SecretStr
+
+        @field_validator("api_key", mode="before")
+        @classmethod
+        def _prefixed(cls, value: str) -> str:
+            if not value.startswith("pk_"):
+                raise ValueError(f"{value} does not start with pk_")
+            return value
+
+    class Quoter(Ping):
+        key = "quoter"
+        credentials_model = Quoting
+
+    with pytest.raises(ValidationFailed) as caught:
+        checked(Quoter(), {"account": "123456"}, {"api_key": "sk_live_LEAKED-0042"})
+    (problem,) = caught.value.fields
+    assert problem.field == "credentials.api_key"
+    assert problem.message == "*** does not start with pk_"
+    assert "LEAKED" not in caught.value.message
+    config, credentials = checked(Quoter(), {"account": "123456"}, {"api_key": "pk_fine_0001"})
+    assert credentials == {"api_key": "pk_fine_0001"}, "sealed with the real value, not a mask"
+    assert config == {"account": "123456", "region": "ke", "base_url": None}

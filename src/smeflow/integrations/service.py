@@ -26,8 +26,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
-from pydantic_core import to_jsonable_python
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +39,7 @@ from smeflow.core.sealing import UnsealError
 from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from smeflow.identity import Principal
 from smeflow.integrations._loading import sealed_of, to_connector_integration, webhook_url
+from smeflow.integrations._validation import auditable, checked, credential_fields
 from smeflow.integrations._vault import Sealed, Vault
 from smeflow.integrations.models import Integration
 from smeflow.integrations.schemas import IntegrationCreate, IntegrationOut, IntegrationUpdate
@@ -77,99 +77,6 @@ def _check_tenant(actor: Acting, tenant_id: uuid.UUID) -> None:
     # NotFound, never 403: a principal of another tenant learns nothing about this one.
     if isinstance(actor, Principal) and actor.tenant_id != tenant_id:
         raise NotFound(_NO_INTEGRATION)
-
-
-# --- validation ---------------------------------------------------------------------------
-
-
-def _message(error: Any, secret: bool) -> str:
-    kind = error.get("type")
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "this field is required"
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    given = error.get("input")
-    if secret and isinstance(given, str) and given and given in message:
-        message = message.replace(given, "***")  # a connector's own validator quoting the value
-    return message
-
-
-def _validate(
-    model: type[BaseModel], value: dict[str, Any], prefix: str, *, secret: bool = False
-) -> tuple[BaseModel | None, list[FieldProblem]]:
-    try:
-        return model.model_validate(value), []
-    except ValidationError as exc:
-        problems = [
-            FieldProblem(
-                ".".join([prefix, *(str(part) for part in error["loc"])]),
-                _message(error, secret),
-                str(error["type"]),
-            )
-            for error in exc.errors()
-        ]
-        return None, problems
-
-
-def _reveal(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, SecretBytes):
-        return value.get_secret_value().decode()
-    if isinstance(value, dict):
-        return {key: _reveal(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_reveal(item) for item in value]
-    return value
-
-
-def _stored_credentials(credentials: BaseModel) -> dict[str, Any]:
-    """The credentials as the vault seals them: JSON with the secrets' real values."""
-    stored: dict[str, Any] = to_jsonable_python(_reveal(credentials.model_dump()))
-    return stored
-
-
-def _stored_config(config: BaseModel) -> dict[str, Any]:
-    stored: dict[str, Any] = config.model_dump(mode="json")
-    return stored
-
-
-def _checked(
-    connector: Connector, config: dict[str, Any] | None, credentials: dict[str, Any] | None
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """``config`` and ``credentials`` (those given) as stored, or :class:`ValidationFailed`
-    naming every problem of both."""
-    problems: list[FieldProblem] = []
-    stored_config = stored_credentials = None
-    if config is not None:
-        model, found = _validate(connector.config_model, config, "config")
-        problems += found
-        stored_config = _stored_config(model) if model is not None else None
-    if credentials is not None:
-        model, found = _validate(connector.credentials_model, credentials, "credentials", secret=True)
-        problems += found
-        stored_credentials = _stored_credentials(model) if model is not None else None
-    if problems:
-        detail = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
-        raise ValidationFailed(f"The integration is not valid: {detail}", fields=problems)
-    return stored_config, stored_credentials
-
-
-def credential_fields(credentials: dict[str, Any]) -> list[str]:
-    """The names of the credential fields that have a value."""
-    return sorted(name for name, value in credentials.items() if value not in (None, "", [], {}))
-
-
-def auditable(value: Any) -> Any:
-    """``value`` as canonical JSON accepts it (floats, which it refuses, as their text)."""
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, dict):
-        return {str(key): auditable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [auditable(item) for item in value]
-    return value
 
 
 def _apply(row: Integration, sealed: Sealed) -> None:
@@ -213,7 +120,7 @@ async def create_integration(
         known = ", ".join(registry.keys()) or "none is installed"
         message = f"unknown connector {data.connector[:40]!r} (installed: {known})"
         raise ValidationFailed(message, fields=[FieldProblem("connector", message, "unknown_connector")])
-    config, credentials = _checked(connector, data.config, data.credentials)
+    config, credentials = checked(connector, data.config, data.credentials)
     assert config is not None
     assert credentials is not None
     row = Integration(
@@ -300,7 +207,7 @@ async def update_integration(
     changes: dict[str, Any] = {}
     config = credentials = None
     if patch.config is not None or patch.credentials is not None:
-        config, credentials = _checked(_connector_of(registry, row), patch.config, patch.credentials)
+        config, credentials = checked(_connector_of(registry, row), patch.config, patch.credentials)
     if patch.name is not None and patch.name != row.name:
         changes["name"] = [row.name, patch.name]
         row.name = patch.name
@@ -421,9 +328,7 @@ __all__ = [
     "IntegrationDisabled",
     "IntegrationOutdated",
     "OpenedIntegration",
-    "auditable",
     "create_integration",
-    "credential_fields",
     "delete_integration",
     "describe",
     "get_integration",
