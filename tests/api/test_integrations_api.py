@@ -250,3 +250,24 @@ async def test_the_list_is_paginated_by_name(client: httpx.AsyncClient, world: W
     assert only.json()["items"] == []
     bad = await client.get(f"{API}/integrations", headers=admin, params={"cursor": "!!"})
     assert fields_of(assert_problem(bad, 422)) == {"query.cursor"}
+
+
+async def test_a_check_calls_no_private_address_unless_the_operator_allows_it(
+    settings: Settings, db: Database, world: World
+) -> None:
+    """The connector's base URL is the tenant's to set: the check goes through the runtime's
+    SSRF-guarded client, so a loopback provider is refused when private networks are not allowed."""
+    guarded = settings.model_copy(update={"http_allow_private_networks": False})
+    application = create_app(guarded, database=db, connectors=registry())
+    with provider() as running:
+        async with application.router.lifespan_context(application), make_client(application) as client:
+            admin = world.a.user("admin")
+            created = await client.post(
+                f"{API}/integrations", headers=admin, json=ping_body(base_url=running.url)
+            )
+            assert created.status_code == 201, created.text
+            checked = await client.post(f"{API}/integrations/{created.json()['id']}/check", headers=admin)
+    assert checked.status_code == 200, checked.text
+    assert (checked.json()["ok"], checked.json()["error_code"]) == (False, "connector_unavailable")
+    assert "BlockedDestination" in checked.json()["error"]
+    assert running.calls == [], "the provider on loopback was never called"

@@ -146,8 +146,10 @@ def integrations_add(
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Re-seal every integration sealed under an older secret key under the current one (keep the
-    old key in SMEFLOW_RETIRED_SECRET_KEYS until this has run). Running it again re-seals nothing."""
+    """Re-seal every integration's credentials sealed under an older secret key under the current
+    one (keep the old key in SMEFLOW_RETIRED_SECRET_KEYS until this has run). Running it again
+    re-seals nothing. Integration credentials only: MFA seeds and workflow webhook secrets are not
+    re-sealed by it."""
     from smeflow.cli._main import CLI_ACTOR, _run, console, err
     from smeflow.integrations import RotationReport, Vault, rotate_keys
 
