@@ -12,6 +12,7 @@ from pydantic import BaseModel, SecretStr, field_validator
 
 from smeflow.audit import Actor, verify_chain
 from smeflow.connectors import ConnectorRegistry, HttpFactory
+from smeflow.core.sealing import UnsealError
 from smeflow.db import Database, DbScope
 from smeflow.errors import Conflict, NotFound, ValidationFailed
 from smeflow.identity import Principal
@@ -362,3 +363,25 @@ def test_a_connectors_own_validator_quoting_a_credential_is_masked() -> None:
     config, credentials = checked(Quoter(), {"account": "123456"}, {"api_key": "pk_fine_0001"})
     assert credentials == {"api_key": "pk_fine_0001"}, "sealed with the real value, not a mask"
     assert config == {"account": "123456", "region": "ke", "base_url": None}
+
+
+async def test_new_credentials_repair_an_integration_whose_key_was_lost(
+    db: Database, tenant_a: uuid.UUID, connectors: ConnectorRegistry, owner_conn: psycopg.Connection
+) -> None:
+    """Sealed under a key the deployment no longer has: replacing the credentials works (with a
+    new webhook URL, since the old token cannot be read), and the audit record says so."""
+    lost = await _create(db, tenant_a, connectors, Vault(K1), **ping_body())
+    now = Vault(K2)
+    async with db.transaction(DbScope.tenant(tenant_a)) as session:
+        with pytest.raises(UnsealError):
+            await open_integration(session, tenant_a, lost.id, connectors, now, public_url=None)
+        patch = IntegrationUpdate(credentials={"api_key": "another-key-1234"})
+        row = await update_integration(session, ACTOR, tenant_a, connectors, now, lost.id, patch)
+        assert row.key_id == now.current_key_id
+        opened = await open_integration(session, tenant_a, lost.id, connectors, now, public_url=None)
+    assert opened.integration.credentials.api_key.get_secret_value() == "another-key-1234"  # type: ignore[attr-defined]
+    (data,) = owner_conn.execute(
+        "SELECT data FROM audit_events WHERE action = 'integration.updated'"
+    ).fetchone() or (None,)
+    assert data["webhook_url_renewed"] is True
+    assert data["changed"] == ["credentials"]
