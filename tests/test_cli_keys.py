@@ -81,7 +81,7 @@ def test_add_list_and_rotate_twice(
         f"@{secrets_file}",
     )
     assert "credentials set: public_key, secret_key" in out
-    assert "webhook URL: https://flow.example.com/api/v1/webhooks/signed/" in out
+    assert "webhook URL: https://flow.example.com/api/v1/webhooks/sgn/" in out
     assert GOOD_SECRET not in out
     listed = _invoke("integrations", "list", "--tenant", "amani-salon")
     assert "Till 1" in listed

@@ -130,6 +130,7 @@ async def test_credentials_are_in_no_answer_no_log_and_no_audit_record(
             json={"connector": "signed", "name": "Shop", "credentials": {"secret_key": GOOD_SECRET}},
         )
         assert signed.status_code == 201, signed.text
+        assert f"/api/v1/webhooks/sgn/{signed.json()['id']}/" in signed.json()["webhook_url"], "its segment"
         answers.append(signed)
         answers.append(await client.get(f"{API}/integrations", headers=viewer))
         answers.append(await client.get(f"{API}/integrations/{integration_id}", headers=viewer))

@@ -111,6 +111,7 @@ class Signed(Connector):
     credentials_model = SignedCredentials
     webhook_auth = "signature"
     webhook_events = ("payment.succeeded",)
+    webhook_name = "sgn"  # its webhook URLs say /webhooks/sgn/…, not its key
 
     async def check(self, ctx: ActionContext) -> None:
         await _authorised_get(ctx, "/balance", ctx.credentials.secret_key.get_secret_value())

@@ -131,7 +131,7 @@ def integrations_add(
             found = await get_tenant_by_slug(session, tenant)
             await bind_scope(session, DbScope.tenant(found.id))
             row = await create_integration(session, CLI_ACTOR, found.id, registry, vault, data)
-        shown = describe(row, vault, public_url=settings.public_url)
+        shown = describe(row, vault, public_url=settings.public_url, registry=registry)
         console.print(
             f"integration {row.id} ({row.connector}) {row.name!r} added to {tenant}", highlight=False
         )

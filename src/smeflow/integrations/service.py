@@ -256,18 +256,23 @@ async def delete_integration(
     )
 
 
-def describe(row: Integration, vault: Vault, *, public_url: str | None) -> IntegrationOut:
+def describe(
+    row: Integration, vault: Vault, *, public_url: str | None, registry: ConnectorRegistry | None = None
+) -> IntegrationOut:
     """The integration as the API shows it: which credential fields are set (never a value) and
-    its webhook URL (on ``public_url``; none without one)."""
+    its webhook URL (on ``public_url``, with the connector's webhook segment when ``registry``
+    has the connector; none without a ``public_url``)."""
     try:
         credentials, token = vault.open(row.tenant_id, row.id, sealed_of(row))
     except UnsealError:
         return IntegrationOut.of(row, credentials_set=[], credentials_readable=False, webhook_url=None)
+    connector = registry.get(row.connector) if registry is not None else None
+    segment = connector.webhook_segment() if connector is not None else None
     return IntegrationOut.of(
         row,
         credentials_set=credential_fields(credentials),
         credentials_readable=True,
-        webhook_url=webhook_url(public_url, row, token) if public_url else None,
+        webhook_url=webhook_url(public_url, row, token, segment) if public_url else None,
     )
 
 

@@ -58,9 +58,10 @@ class _Shown:
     def __init__(self, state: AppState, request: Request) -> None:
         self.vault = Vault.from_settings(state.settings)
         self.public_url = state.settings.public_url or str(request.base_url)
+        self.registry = state.connectors
 
     def __call__(self, row: Integration) -> IntegrationOut:
-        return describe(row, self.vault, public_url=self.public_url)
+        return describe(row, self.vault, public_url=self.public_url, registry=self.registry)
 
 
 @router.get("", summary="The tenant's integrations, by name", description=_DESCRIPTION)
