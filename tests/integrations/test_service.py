@@ -3,6 +3,7 @@ the audit log), open, check against a loopback provider over real HTTP, rotate k
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,7 +12,7 @@ import pytest
 from pydantic import BaseModel, SecretStr, field_validator
 
 from smeflow.audit import Actor, verify_chain
-from smeflow.connectors import ConnectorRegistry, HttpFactory
+from smeflow.connectors import ConnectorRegistry, HttpFactory, default_registry
 from smeflow.core.sealing import UnsealError
 from smeflow.db import Database, DbScope
 from smeflow.errors import Conflict, NotFound, ValidationFailed
@@ -33,7 +34,7 @@ from smeflow.integrations import (
 )
 from smeflow.integrations._validation import checked
 from smeflow.integrations.models import Integration
-from smeflow.integrations.schemas import IntegrationCreate, IntegrationUpdate
+from smeflow.integrations.schemas import ConnectorOut, IntegrationCreate, IntegrationUpdate
 
 from .kit import BAD_KEY, GOOD_KEY, GOOD_SECRET, OTHER_SECRET, Ping, ping_body, provider, registry
 
@@ -385,3 +386,20 @@ async def test_new_credentials_repair_an_integration_whose_key_was_lost(
     ).fetchone() or (None,)
     assert data["webhook_url_renewed"] is True
     assert data["changed"] == ["credentials"]
+
+
+def test_every_installed_connector_describes_itself_for_the_builder() -> None:
+    """``GET /api/v1/connectors`` shows every connector of the default registry: each has JSON
+    Schemas for its credentials, config and actions, and its secrets are marked write-only."""
+    installed = default_registry().all()
+    assert installed, "the built-in connectors are registered"
+    for connector in installed:
+        shown = ConnectorOut.of(connector)
+        assert shown.credentials_schema.get("type") == "object", shown.key
+        assert shown.config_schema["properties"]["base_url"], shown.key
+        for name, info in type(connector).credentials_model.model_fields.items():
+            if info.annotation in (SecretStr, SecretStr | None):
+                assert '"writeOnly": true' in json.dumps(shown.credentials_schema["properties"][name]), name
+        for act in shown.actions:
+            assert act.name.startswith(f"{shown.key}.")
+            assert act.input_schema.get("type") == act.output_schema.get("type") == "object", act.name
