@@ -63,11 +63,13 @@ def test_fractions_of_a_shilling_are_refused(shillings: int, cents: int) -> None
         whole_shillings(shillings * 100 + cents, "KES")
 
 
-@given(st.sampled_from("71"), st.integers(min_value=0, max_value=99_999_999))
-def test_kenyan_mobiles_render_as_daraja_msisdns(lead: str, rest: int) -> None:
-    national = f"{lead}{rest:08d}"
-    if lead == "1" and national[1] not in "01":
-        return  # only 010x/011x are mobile ranges
+# Kenya's mobile ranges in libphonenumber's data: 7xx, 100–108 and 110–119 (109 is not allocated).
+MOBILE_PREFIXES = [str(p) for p in range(700, 800)] + [str(p) for p in (*range(100, 109), *range(110, 120))]
+
+
+@given(st.sampled_from(MOBILE_PREFIXES), st.integers(min_value=0, max_value=999_999))
+def test_kenyan_mobiles_render_as_daraja_msisdns(prefix: str, rest: int) -> None:
+    national = f"{prefix}{rest:06d}"
     assert kenyan_msisdn(f"+254{national}") == f"254{national}"
 
 
