@@ -20,6 +20,7 @@ from engine.salon import salon
 from integrations.kit import ping_body, registry
 from smeflow.api._state import AppState
 from smeflow.audit import Actor
+from smeflow.core.money import Money
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime import start_run
 from smeflow.engine.runtime._approvals import open_approval
@@ -28,6 +29,8 @@ from smeflow.engine.workflows import create_workflow, publish
 from smeflow.identity import Principal, create_api_key
 from smeflow.integrations import Vault, create_integration
 from smeflow.integrations.schemas import IntegrationCreate
+from smeflow.payments import Observed
+from smeflow.payments.service import apply, create_payment
 from smeflow.settings import Settings
 
 from .conftest import API, ROLES, TenantWorld, World, api_routes, assert_problem, permissions_of
@@ -108,6 +111,12 @@ CASES: dict[tuple[str, str], Case] = {
     ("PATCH", f"{API}/integrations/{{integration_id}}"): Case(body={"name": "Renamed", "status": "disabled"}),
     ("DELETE", f"{API}/integrations/{{integration_id}}"): Case(),
     ("POST", f"{API}/integrations/{{integration_id}}/check"): Case(),
+    ("GET", f"{API}/payments"): Case(),
+    ("POST", f"{API}/payments"): Case(
+        body={"integration": "Till", "amount_minor": 150000, "currency": "KES", "phone": "0712345678"}
+    ),
+    ("GET", f"{API}/payments/{{payment_id}}"): Case(),
+    ("POST", f"{API}/payments/{{payment_id}}/check"): Case(),
 }
 
 # The resource a path parameter names, in a tenant.
@@ -123,6 +132,7 @@ ID_PARAMS = (
     "workflow_id_or_name",
     "form_id",
     "integration_id",
+    "payment_id",
 )
 
 # Each tenant's workflow (published twice) and a run of it, made by the ``world`` fixture below.
@@ -131,6 +141,7 @@ RUNS: dict[uuid.UUID, uuid.UUID] = {}
 APPROVALS: dict[uuid.UUID, uuid.UUID] = {}
 FORMS: dict[uuid.UUID, uuid.UUID] = {}
 INTEGRATIONS: dict[uuid.UUID, uuid.UUID] = {}
+PAYMENTS: dict[uuid.UUID, uuid.UUID] = {}
 WORKFLOW_NAME = "Booking funnel"
 
 
@@ -203,6 +214,26 @@ async def connected_integration(db: Database, settings: Settings, t: TenantWorld
         return row.id
 
 
+def payment_reference(slug: str) -> str:
+    return f"deposit-{slug}"
+
+
+async def settled_payment(db: Database, t: TenantWorld) -> uuid.UUID:
+    """A payment of the tenant through its integration, already succeeded (a check asks nobody)."""
+    async with db.transaction(DbScope.tenant(t.id)) as session:
+        payment, _ = await create_payment(
+            session,
+            t.id,
+            integration_id=INTEGRATIONS[t.id],
+            connector="ping",
+            reference=payment_reference(t.slug),
+            amount=Money(150000, "KES"),
+            phone="+254712345678",
+        )
+        await apply(session, payment, Observed("succeeded", 150000, "KES", f"RCPT-{t.slug}"), cause="query")
+        return payment.id
+
+
 @pytest.fixture
 async def world(world: World, db: Database, settings: Settings) -> World:
     """The API tests' world, each tenant with a workflow published as versions 1 and 2, a run of
@@ -213,6 +244,7 @@ async def world(world: World, db: Database, settings: Settings) -> World:
         APPROVALS[t.id] = await pending_approval(db, t, RUNS[t.id])
         FORMS[t.id] = await pending_form(db, t, RUNS[t.id])
         INTEGRATIONS[t.id] = await connected_integration(db, settings, t)
+        PAYMENTS[t.id] = await settled_payment(db, t)
     return world
 
 
@@ -229,6 +261,7 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "workflow_id_or_name": str(WORKFLOWS[t.id]),
         "form_id": str(FORMS[t.id]),
         "integration_id": str(INTEGRATIONS[t.id]),
+        "payment_id": str(PAYMENTS[t.id]),
     }
 
 
@@ -388,6 +421,9 @@ async def test_another_tenants_resources_are_404_never_403(
         ("admin", "PATCH", f"{API}/integrations/{{integration_id}}"),
         ("owner", "DELETE", f"{API}/integrations/{{integration_id}}"),
         ("api key", "POST", f"{API}/integrations/{{integration_id}}/check"),
+        ("viewer", "GET", f"{API}/payments/{{payment_id}}"),
+        ("staff", "POST", f"{API}/payments/{{payment_id}}/check"),
+        ("api key", "POST", f"{API}/payments/{{payment_id}}/check"),
     ]:
         assert example in hidden
 
@@ -458,6 +494,9 @@ async def test_lists_never_show_another_tenants_rows(
         f"Special of {a.slug}",
         str(INTEGRATIONS[a.id]),
         integration_name(a.slug),
+        str(PAYMENTS[a.id]),
+        payment_reference(a.slug),
+        f"RCPT-{a.slug}",
     }
     listed = 0
     for method, path, _ in api_routes(app):
@@ -485,6 +524,8 @@ async def test_lists_never_show_another_tenants_rows(
     assert [r["id"] for r in own_forms.json()["items"]] == [str(FORMS[world.b.id])]
     own_integrations = await client.get(f"{API}/integrations", headers=world.b.user("viewer"))
     assert [r["id"] for r in own_integrations.json()["items"]] == [str(INTEGRATIONS[world.b.id])]
+    own_payments = await client.get(f"{API}/payments", headers=world.b.user("viewer"))
+    assert [r["id"] for r in own_payments.json()["items"]] == [str(PAYMENTS[world.b.id])]
     # and filtering on A's ids finds nothing
     runs = await client.get(
         f"{API}/runs", params={"workflow_id": str(WORKFLOWS[a.id])}, headers=world.b.user("admin")

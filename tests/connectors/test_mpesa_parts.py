@@ -63,7 +63,7 @@ def test_fractions_of_a_shilling_are_refused(shillings: int, cents: int) -> None
         whole_shillings(shillings * 100 + cents, "KES")
 
 
-# Kenya's mobile ranges in libphonenumber's data: 7xx, 100–108 and 110–119 (109 is not allocated).
+# Kenya's mobile ranges in libphonenumber's data: 7xx, 100 to 108 and 110 to 119 (109 is not allocated).
 MOBILE_PREFIXES = [str(p) for p in range(700, 800)] + [str(p) for p in (*range(100, 109), *range(110, 120))]
 
 

@@ -19,7 +19,7 @@ from smeflow.api._problems import install_problem_handlers
 from smeflow.api._ratelimit import make_rate_limiter
 from smeflow.api._state import AppState
 from smeflow.api.routes import ROUTERS
-from smeflow.connectors import ConnectorRegistry, HttpFactory, default_registry
+from smeflow.connectors import ConnectorRegistry, default_registry
 from smeflow.db import Database, DbScope, migrate, to_libpq
 from smeflow.engine.runtime import RunQueue, Runtime
 from smeflow.identity import Authorizer, OidcVerifier
@@ -61,7 +61,12 @@ def create_app(
         cache.start_listening(to_libpq(db.app_url))
         stack = AsyncExitStack()
         runtime = await stack.enter_async_context(
-            Runtime(db, settings=settings, allow_private_networks=settings.http_allow_private_networks)
+            Runtime(
+                db,
+                settings=settings,
+                allow_private_networks=settings.http_allow_private_networks,
+                connectors=registry,
+            )
         )
         runs = await stack.enter_async_context(
             RunQueue(
@@ -70,6 +75,9 @@ def create_app(
                 dead_after_seconds=settings.worker_dead_after_seconds,
             )
         )
+        kit = runtime.integrations
+        assert kit is not None  # the runtime has settings
+        kit.queue = runs
         worker = (
             asyncio.create_task(
                 runs.run_worker(concurrency=settings.worker_concurrency), name="smeflow-embedded-worker"
@@ -87,7 +95,8 @@ def create_app(
             oidc=OidcVerifier(settings.oidc, http) if settings.oidc else None,
             runs=runs,
             connectors=registry,
-            connector_http=HttpFactory(runtime.http),
+            connector_http=kit.http,
+            payments=kit.payments,
         )
         app.state.smeflow = state
         try:

@@ -131,6 +131,8 @@ def worker(
             ) as runtime,
             RunQueue(runtime, heartbeat_seconds=heartbeat, dead_after_seconds=dead_after) as queue,
         ):
+            if runtime.integrations is not None:
+                runtime.integrations.queue = queue
             console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")
             await queue.run_worker(concurrency=concurrency or settings.worker_concurrency)
 

@@ -41,7 +41,7 @@ from smeflow.db import Database, DbScope
 from smeflow.errors import FieldProblem, NotFound, ValidationFailed
 from smeflow.integrations._loading import find_integration, to_connector_integration
 from smeflow.integrations._vault import Vault
-from smeflow.integrations.models import Integration
+from smeflow.integrations.models import InboxEvent, Integration
 from smeflow.payments._states import Observed
 from smeflow.payments.models import Payment
 from smeflow.payments.service import (
@@ -170,6 +170,18 @@ class PaymentFlow:
             return locked, created
 
     # --- callbacks ------------------------------------------------------------------------
+
+    async def on_inbox_event(self, session: AsyncSession, event: InboxEvent) -> None:
+        """The inbox handler of ``payment.*`` events (runs in the transaction that claimed it)."""
+        await self.handle_event(
+            session,
+            event.tenant_id,
+            event.integration_id,
+            event.kind,
+            event.reference,
+            event.data,
+            event.event_id,
+        )
 
     async def handle_event(
         self,

@@ -185,11 +185,14 @@ def register_integration_actions(
     http: HttpFactory,
     flow: PaymentFlow | None = None,
 ) -> ActionRegistry:
-    """Add the connector actions (and ``payments.request``, with a flow) to ``actions``."""
-    for action in connector_actions(registry, opener, http):
-        actions.register(action)
+    """Add the connector actions (and ``payments.request``, with a flow) to ``actions``; a name
+    ``actions`` has already (a test's own action) is left as it is."""
+    extra: list[Action] = connector_actions(registry, opener, http)
     if flow is not None:
-        actions.register(RequestPaymentAction(flow))
+        extra.append(RequestPaymentAction(flow))
+    for action in extra:
+        if actions.get(action.name) is None:
+            actions.register(action)
     return actions
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased
 
 from smeflow.audit import Actor, record
+from smeflow.connectors import ConnectorRegistry
 from smeflow.core import utcnow
 from smeflow.core.context import run_id_var, tenant_id_var
 from smeflow.db import Database, DbScope, to_libpq
@@ -58,6 +59,7 @@ from smeflow.engine.runtime._records import insert_events, last_event_seq
 from smeflow.engine.runtime._stops import RunStopped, StopSignals, apply_stop_request
 from smeflow.engine.runtime._subworkflows import child_answers, children_of, wake_parent
 from smeflow.engine.runtime._waits import next_wake, wake_answers
+from smeflow.engine.runtime._wiring import IntegrationKit
 from smeflow.errors import SMEFlowError
 from smeflow.settings import Settings
 
@@ -131,6 +133,7 @@ class Runtime:
         http: httpx.AsyncClient | None = None,
         pool_size: int = 4,
         allow_private_networks: bool = False,
+        connectors: ConnectorRegistry | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -140,6 +143,11 @@ class Runtime:
         self.senders = senders if senders is not None else SenderRegistry()
         self._own_http = http is None
         self.http = http or guarded_client(allow_private=allow_private_networks)
+        #: tenants' integrations (connectors, vault, payments); their actions are workflow actions
+        self.integrations: IntegrationKit | None = None
+        if settings is not None:
+            self.integrations = IntegrationKit.build(db, settings, self.http, connectors)
+            self.integrations.install(self.actions)
         self._pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
             engine_conninfo(db),
             min_size=1,

@@ -1,0 +1,104 @@
+"""The integrations of a process (API or worker), put together once: connectors, the vault, their
+HTTP clients, payments, and what the inbox does with each kind of provider event.
+
+Key contracts:
+
+* Connector HTTP goes through the runtime's SSRF-guarded client (a tenant's ``base_url`` pointing
+  at an internal address is refused unless the operator allows private networks).
+* Every connector action and ``payments.request`` become workflow actions.
+* A payment that settles emits the internal event ``payment.<status>`` (payload: the payment as
+  :func:`payment_view` shows it; key ``payment:<id>:<status>``, so it is emitted once) in the
+  transaction that settled it: runs waiting for it resume, event triggers start.
+* Inbox handlers: ``payment.*`` events go to :meth:`PaymentFlow.on_inbox_event`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smeflow.audit import Actor
+from smeflow.connectors import ConnectorRegistry, HttpFactory, default_registry
+from smeflow.db import Database
+from smeflow.engine.runtime._actions import ActionRegistry
+from smeflow.engine.runtime._connector_actions import (
+    IntegrationOpener,
+    payment_view,
+    register_integration_actions,
+)
+from smeflow.integrations._vault import Vault
+from smeflow.payments import PaymentFlow, builtin_gateways
+from smeflow.payments.models import Payment
+from smeflow.settings import Settings
+
+if TYPE_CHECKING:
+    from smeflow.engine.runtime._queue import RunQueue
+
+PAYMENTS_ACTOR = Actor.system("payments")
+
+
+@dataclass(slots=True)
+class IntegrationKit:
+    """What a process needs to use tenants' integrations."""
+
+    registry: ConnectorRegistry
+    vault: Vault
+    http: HttpFactory
+    opener: IntegrationOpener
+    payments: PaymentFlow
+    queue: RunQueue | None = None
+
+    @classmethod
+    def build(
+        cls,
+        db: Database,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        registry: ConnectorRegistry | None = None,
+    ) -> IntegrationKit:
+        registry = registry if registry is not None else default_registry()
+        vault = Vault.from_settings(settings)
+        http = HttpFactory(client)
+        kit = cls(
+            registry=registry,
+            vault=vault,
+            http=http,
+            opener=IntegrationOpener(db, vault, public_url=settings.public_url),
+            payments=PaymentFlow(
+                db,
+                registry=registry,
+                vault=vault,
+                http=http,
+                gateways=builtin_gateways(settings.public_url),
+                public_url=settings.public_url,
+            ),
+        )
+        kit.payments.on_settled = kit.payment_settled
+        return kit
+
+    def install(self, actions: ActionRegistry) -> None:
+        """Add the connector actions and ``payments.request`` to ``actions``."""
+        register_integration_actions(actions, self.registry, self.opener, self.http, self.payments)
+
+    def handlers(self) -> dict[str, Any]:
+        """The inbox handlers of this process, by event kind or prefix."""
+        return {"payment.": self.payments.on_inbox_event}
+
+    async def payment_settled(self, session: AsyncSession, payment: Payment) -> None:
+        from smeflow.engine.runtime._events import emit_event
+
+        await emit_event(
+            session,
+            payment.tenant_id,
+            f"payment.{payment.status}",
+            payment_view(payment),
+            actor=PAYMENTS_ACTOR,
+            queue=self.queue,
+            key=f"payment:{payment.id}:{payment.status}",
+        )
+
+
+__all__ = ["PAYMENTS_ACTOR", "IntegrationKit"]
