@@ -121,7 +121,9 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(min=1, help="runs executed at once")] = None,
 ) -> None:
     """Execute workflow runs, timers and outbound work (run as many as you like, anywhere)."""
+    from smeflow.connectors import HttpFactory
     from smeflow.engine.runtime import RunQueue, Runtime
+    from smeflow.integrations import integration_workers
 
     async def work(settings: Settings, db: Database) -> None:
         heartbeat, dead_after = settings.worker_heartbeat_seconds, settings.worker_dead_after_seconds
@@ -130,6 +132,7 @@ def worker(
                 db, settings=settings, allow_private_networks=settings.http_allow_private_networks
             ) as runtime,
             RunQueue(runtime, heartbeat_seconds=heartbeat, dead_after_seconds=dead_after) as queue,
+            integration_workers(db, settings, HttpFactory(runtime.http)),
         ):
             if runtime.integrations is not None:
                 runtime.integrations.queue = queue

@@ -1,0 +1,352 @@
+"""The webhook ingress: a provider's delivery to ``/api/v1/webhooks/<provider>/<integration id>/<token>``
+is checked, stored with its events in the inbox, and answered.
+
+Key contracts (in the order they are checked):
+
+1. The integration is found by id (``auth`` scope): unknown, disabled, of an inactive tenant, of
+   another connector than ``<provider>``, of a connector this process does not have or that
+   receives no webhooks → :class:`WebhookNotFound` (404), one answer for all.
+2. The URL token is compared with the integration's (unsealed) token in constant time; a wrong
+   one is the **same 404**: a token of another tenant, or this tenant's token on another tenant's
+   integration, tells the caller nothing (not even that the integration exists).
+3. The source address must be in the integration's ``allowed_ips`` (addresses or CIDR networks;
+   empty: any) → else :class:`WebhookSourceRefused` (403). The address is the connection's peer
+   as the server reports it: behind a proxy, let the server take it from ``X-Forwarded-For`` for
+   trusted proxies only (uvicorn's ``--forwarded-allow-ips``).
+4. The body is at most ``Settings.webhook_max_body_bytes`` → else :class:`PayloadTooLarge` (413).
+5. ``connector.verify_webhook`` on the raw bytes: :class:`AuthFailed` → :class:`WebhookForged`
+   (401). Nothing of a refused delivery (1 to 5) is stored.
+6. ``connector.parse_webhook``: :class:`InvalidResponse` (or an event that does not validate) →
+   the delivery is stored ``malformed`` with the error, no event, and the answer is 400.
+7. Otherwise the delivery (``accepted``; headers without credentials or signatures; the raw
+   body) and its events (``INSERT … ON CONFLICT (tenant_id, integration_id, event_id) DO
+   NOTHING``: a replayed delivery adds none) are written in **one transaction bound to the
+   integration's tenant**, which notifies :data:`INBOX_CHANNEL` when it adds an event and
+   **commits before the answer** (``connector.webhook_reply``): an acknowledged delivery is never
+   lost, whatever happens to its processing.
+
+Integrations are cached in memory for :data:`CACHE_SECONDS` (ciphertext only: the secrets are
+opened per delivery); whatever changes one should publish
+``smeflow.db.publish_auth_change(session, cache_key(id))`` so every process forgets it at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from smeflow.connectors import (
+    AuthFailed,
+    Connector,
+    ConnectorRegistry,
+    InboundRequest,
+    InvalidResponse,
+    WebhookEvent,
+    WebhookReply,
+)
+from smeflow.core import new_id, utcnow
+from smeflow.core.context import tenant_id_var
+from smeflow.db import Database, DbScope, notify
+from smeflow.errors import MalformedRequest, NotAuthenticated, NotFound, PayloadTooLarge, PermissionDenied
+from smeflow.integrations._loading import sealed_of, to_connector_integration
+from smeflow.integrations._vault import Vault
+from smeflow.integrations.models import InboxEvent, Integration, WebhookDelivery
+from smeflow.settings import Settings
+from smeflow.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+#: notified (payload: the tenant id) when a delivery adds events to the inbox
+INBOX_CHANNEL = "smeflow_inbox"
+#: how long this process trusts what it read of an integration
+CACHE_SECONDS = 5.0
+# Headers never stored with a delivery: credentials, signatures, shared secrets.
+_SECRET_HEADER = re.compile(r"signature|secret|token|verif|hash|password|auth|cookie|api[-_]?key")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class WebhookNotFound(NotFound):
+    code = "webhook_not_found"
+    title = "No such webhook"
+
+
+class WebhookSourceRefused(PermissionDenied):
+    code = "webhook_source_refused"
+    title = "Deliveries from this address are not accepted"
+
+
+class WebhookForged(NotAuthenticated):
+    code = "webhook_signature_invalid"
+    title = "The delivery does not prove it comes from the provider"
+
+
+class WebhookMalformed(MalformedRequest):
+    code = "webhook_malformed"
+    title = "The delivery could not be read"
+
+
+class Cache(Protocol):
+    """Where the ingress keeps integrations between deliveries (the API's auth cache)."""
+
+    def get(self, key: str) -> Any: ...
+
+    def put(self, key: str, value: Any, ttl: float | None = None) -> None: ...
+
+
+def cache_key(integration_id: uuid.UUID) -> str:
+    """The cache key of an integration: publish it when the integration changes."""
+    return f"integration:{integration_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An integration as the ingress keeps it: the row (ciphertext) and what it needs to decide."""
+
+    row: Integration
+    active: bool
+    networks: tuple[Network, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One request to the ingress, before its body is read."""
+
+    method: str
+    provider: str
+    integration_id: str
+    token: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    client_ip: str | None
+    body: AsyncIterator[bytes]
+
+
+def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers kept with a delivery: every one but credentials and signatures."""
+    return {name: value for name, value in headers.items() if not _SECRET_HEADER.search(name)}
+
+
+def _networks(values: list[str]) -> tuple[Network, ...]:
+    found = []
+    for value in values:
+        try:
+            found.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            logger.warning("an integration's allowed_ips holds %r, which is not an address", value)
+    return tuple(found)
+
+
+def _source_allowed(networks: tuple[Network, ...], client_ip: str | None) -> bool:
+    if not networks:
+        return True
+    if client_ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+class Ingress:
+    """The webhook ingress of one process (see the module docstring)."""
+
+    def __init__(
+        self, db: Database, settings: Settings, connectors: ConnectorRegistry, *, cache: Cache | None = None
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.connectors = connectors
+        self.cache = cache
+        self.vault = Vault.from_settings(settings)
+        self.max_body_bytes = settings.webhook_max_body_bytes
+
+    async def _target(self, integration_id: uuid.UUID) -> Target | None:
+        key = cache_key(integration_id)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return hit  # type: ignore[no-any-return]
+        query = (
+            select(Integration, Tenant.status)
+            .join(Tenant, Tenant.id == Integration.tenant_id)
+            .where(Integration.id == integration_id)
+        )
+        async with self.db.transaction(DbScope.auth()) as session:
+            found = (await session.execute(query)).one_or_none()
+        if found is None:
+            return None
+        row, tenant_status = found
+        target = Target(row, row.status == "active" and tenant_status == "active", _networks(row.allowed_ips))
+        if self.cache is not None:
+            self.cache.put(key, target, CACHE_SECONDS)
+        return target
+
+    async def _admit(self, arrival: Arrival) -> tuple[Target, Connector]:
+        """Checks 1 to 3 of the module docstring."""
+        try:
+            integration_id = uuid.UUID(arrival.integration_id)
+        except ValueError:
+            raise WebhookNotFound("there is no such webhook") from None
+        target = await self._target(integration_id)
+        connector = self.connectors.get(arrival.provider)
+        if (
+            target is None
+            or not target.active
+            or target.row.connector != arrival.provider
+            or connector is None
+            or connector.webhook_auth is None
+        ):
+            raise WebhookNotFound("there is no such webhook")
+        row = target.row
+        expected = self.vault.open_token(row.tenant_id, row.id, sealed_of(row))
+        if not hmac.compare_digest(arrival.token.encode(), expected.encode()):
+            raise WebhookNotFound("there is no such webhook")
+        tenant_id_var.set(str(row.tenant_id))
+        if not _source_allowed(target.networks, arrival.client_ip):
+            raise WebhookSourceRefused(
+                f"deliveries from {arrival.client_ip or 'an unknown address'} are refused"
+            )
+        return target, connector
+
+    async def _read(self, arrival: Arrival) -> bytes:
+        limit = self.max_body_bytes
+        announced = arrival.headers.get("content-length")
+        if announced is not None and announced.isdigit() and int(announced) > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in arrival.body:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def receive(self, arrival: Arrival) -> WebhookReply:
+        """Check, store and answer one delivery (the errors of the module docstring)."""
+        target, connector = await self._admit(arrival)
+        row = target.row
+        request = InboundRequest(
+            method=arrival.method,
+            body=await self._read(arrival),
+            headers=arrival.headers,
+            query=arrival.query,
+            client_ip=arrival.client_ip,
+        )
+        integration = to_connector_integration(
+            row, connector, self.vault, public_url=self.settings.public_url
+        )
+        try:
+            connector.verify_webhook(integration, request)
+        except AuthFailed:
+            raise WebhookForged("the delivery's signature or credentials did not verify") from None
+        try:
+            events = connector.parse_webhook(integration, request)
+        except InvalidResponse as exc:
+            await self._store(row, request, [], error=exc.message)
+            raise WebhookMalformed(exc.message) from None
+        except ValidationError as exc:
+            problem = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            await self._store(row, request, [], error=f"an event is not valid: {problem}")
+            raise WebhookMalformed(f"an event is not valid: {problem}") from None
+        await self._store(row, request, events, error=None)
+        return connector.webhook_reply(integration, request, events)
+
+    async def handshake(self, arrival: Arrival) -> WebhookReply:
+        """Answer a provider's ``GET`` verification handshake (checks 1 to 3; nothing is stored)."""
+        target, connector = await self._admit(arrival)
+        request = InboundRequest(
+            method=arrival.method,
+            body=b"",
+            headers=arrival.headers,
+            query=arrival.query,
+            client_ip=arrival.client_ip,
+        )
+        integration = to_connector_integration(
+            target.row, connector, self.vault, public_url=self.settings.public_url
+        )
+        try:
+            reply = connector.webhook_handshake(integration, request)
+        except AuthFailed:
+            raise WebhookForged("the handshake did not verify") from None
+        if reply is None:
+            raise WebhookNotFound("there is no such webhook")
+        return reply
+
+    async def _store(
+        self, row: Integration, request: InboundRequest, events: list[WebhookEvent], *, error: str | None
+    ) -> None:
+        """The delivery and its new events, in one transaction bound to the tenant (committed here)."""
+        delivery_id = new_id()
+        async with self.db.transaction(DbScope.tenant(row.tenant_id)) as session:
+            await session.execute(
+                insert(WebhookDelivery).values(
+                    tenant_id=row.tenant_id,
+                    id=delivery_id,
+                    integration_id=row.id,
+                    connector=row.connector,
+                    status="malformed" if error is not None else "accepted",
+                    headers=stored_headers(request.headers),
+                    body=request.body,
+                    client_ip=request.client_ip,
+                    error=error,
+                    received_at=utcnow(),
+                )
+            )
+            if not events:
+                return
+            now = func.now()
+            added = await session.execute(
+                pg_insert(InboxEvent)
+                .values(
+                    [
+                        {
+                            "tenant_id": row.tenant_id,
+                            "id": new_id(),
+                            "integration_id": row.id,
+                            "delivery_id": delivery_id,
+                            "event_id": event.event_id,
+                            "kind": event.kind,
+                            "reference": event.reference,
+                            "data": event.data,
+                            "status": "pending",
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "created_at": now,
+                        }
+                        for event in events
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["tenant_id", "integration_id", "event_id"])
+                .returning(InboxEvent.id)
+            )
+            if added.first() is not None:
+                await notify(session, INBOX_CHANNEL, str(row.tenant_id))
+
+
+__all__ = [
+    "CACHE_SECONDS",
+    "INBOX_CHANNEL",
+    "Arrival",
+    "Cache",
+    "Ingress",
+    "WebhookForged",
+    "WebhookMalformed",
+    "WebhookNotFound",
+    "WebhookSourceRefused",
+    "cache_key",
+    "stored_headers",
+]
