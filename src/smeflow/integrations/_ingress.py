@@ -74,6 +74,7 @@ CACHE_SECONDS = 5.0
 _SECRET_HEADER = re.compile(r"signature|secret|token|verif|hash|password|auth|cookie|api[-_]?key")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 class WebhookNotFound(NotFound):
@@ -138,12 +139,19 @@ def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _networks(values: list[str]) -> tuple[Network, ...]:
-    found = []
+    found: list[Network] = []
     for value in values:
         try:
-            found.append(ipaddress.ip_network(value.strip(), strict=False))
+            network = ipaddress.ip_network(value.strip(), strict=False)
         except ValueError:
             logger.warning("an integration's allowed_ips holds %r, which is not an address", value)
+            continue
+        if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
+            # an IPv4 address written in its IPv6 form (::ffff:a.b.c.d) is that IPv4 address
+            network = ipaddress.IPv4Network(
+                (int(network.network_address) & 0xFFFF_FFFF, max(0, network.prefixlen - 96))
+            )
+        found.append(network)
     return tuple(found)
 
 
@@ -165,9 +173,16 @@ class Ingress:
     """The webhook ingress of one process (see the module docstring)."""
 
     def __init__(
-        self, db: Database, settings: Settings, connectors: ConnectorRegistry, *, cache: Cache | None = None
+        self,
+        db: Database,
+        settings: Settings,
+        connectors: ConnectorRegistry,
+        *,
+        cache: Cache | None = None,
+        cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         self.db = db
+        self.cache_seconds = cache_seconds
         self.settings = settings
         self.connectors = connectors
         self.cache = cache
@@ -190,7 +205,7 @@ class Ingress:
         row, tenant_status = found
         target = Target(row, row.status == "active" and tenant_status == "active", _networks(row.allowed_ips))
         if self.cache is not None:
-            self.cache.put(key, target, CACHE_SECONDS)
+            self.cache.put(key, target, self.cache_seconds)
         return target
 
     async def _admit(self, arrival: Arrival) -> tuple[Target, Connector]:
