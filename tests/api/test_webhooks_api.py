@@ -317,3 +317,21 @@ async def test_the_integration_cache_forgets_a_change_at_once(
 
         await eventually(refused, "the disabled integration to be refused")
     assert count(owner_conn, "inbox_events") == 2
+
+
+async def test_the_built_in_paystack_connector_through_the_ingress(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    tenant_a: uuid.UUID,
+    owner_conn: psycopg.Connection,
+) -> None:
+    hooked = await add_integration(db, settings, tenant_a, "paystack", credentials=CREDENTIALS)
+    body = charge_success(11, reference="T-211")
+    forged = await client.post(hooked.path, content=body, headers=signed(body, "sk_test_forger"))
+    assert_problem(forged, 401, "webhook_signature_invalid")
+    assert nothing_stored(owner_conn)
+    response = await client.post(hooked.path, content=body, headers=signed(body))
+    assert response.status_code == 200, response.text
+    rows = owner_conn.execute("SELECT event_id, kind, reference FROM inbox_events").fetchall()
+    assert rows == [("charge.success:696134711", "payment.succeeded", "T-211")]

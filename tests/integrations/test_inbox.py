@@ -52,8 +52,10 @@ async def deliver(ingress: Ingress, hooked: Hooked, body: bytes) -> None:
 
 
 @pytest.fixture
-def ingress(db: Database, settings: Settings, registry: ConnectorRegistry) -> Ingress:
-    return Ingress(db, settings, registry)
+async def ingress(db: Database, settings: Settings, registry: ConnectorRegistry) -> AsyncIterator[Ingress]:
+    made = Ingress(db, settings, registry)
+    yield made
+    await made.aclose()
 
 
 @pytest.fixture

@@ -46,7 +46,9 @@ async def test_a_worker_killed_mid_event_loses_nothing_and_the_event_is_processe
     )
     with Gate() as gate:
         first = await workers.start(INGRESS_TEST_GATE=gate.url)
-        await deliver(Ingress(db, settings, registry), hooked, charge_success(1))  # acknowledged = committed
+        ingress = Ingress(db, settings, registry)
+        await deliver(ingress, hooked, charge_success(1))  # acknowledged = committed
+        await ingress.aclose()
         await eventually(lambda: gate.calls() == [EVENT], "the handler to reach the gate")
         assert effects(owner_conn) == 0  # written, not committed: the worker is mid-event
         await sigkill(first)

@@ -7,7 +7,6 @@ import uuid
 
 import psycopg
 import pytest
-from sqlalchemy.exc import DBAPIError
 
 from smeflow.connectors import ConnectorRegistry, InboundRequest, Integration, WebhookEvent
 from smeflow.db import Database
@@ -70,7 +69,7 @@ async def test_a_delivery_and_its_events_are_stored_together_or_not_at_all(
         client_ip="127.0.0.1",
         body=body_of(b"id=1"),
     )
-    with pytest.raises(DBAPIError):
+    with pytest.raises(psycopg.Error):
         await ingress.receive(arrival)
     assert count(owner_conn, "webhook_deliveries") == 0
     assert count(owner_conn, "inbox_events") == 0

@@ -111,6 +111,8 @@ def create_app(
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            if state.ingress is not None:
+                await state.ingress.aclose()
             await stack.aclose()
             await cache.close()
             await state.limiter.close()
