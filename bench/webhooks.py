@@ -271,6 +271,41 @@ async def _tenant_of(session: Any, integration_id: uuid.UUID) -> uuid.UUID:
     return found
 
 
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return found
+
+
+def cpu_seconds(root: int) -> dict[int, float]:
+    """User + system CPU time used so far by ``root`` and each process below it, by pid."""
+    used = {}
+    for pid in descendants(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def cpu_since(root: int, before: dict[int, float]) -> float:
+    """CPU seconds used by the processes under ``root`` since ``before`` (new ones from zero)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu_seconds(root).items())
+
+
 def baseline(app: str, port: int) -> subprocess.Popen[bytes]:
     args = ["--workers", "2", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     return subprocess.Popen(
@@ -322,6 +357,10 @@ def main() -> None:
     ]
     results: dict[str, dict[str, float]] = {}
     stored: dict[str, int] = {}
+    cpu: dict[str, float] = {}
+    pid_file = folder / "pg" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+    load_before = os.getloadavg()[0]
     try:
         wait_ready(f"http://127.0.0.1:{api_port}/readyz", timeout=120)
         wait_ready(f"http://127.0.0.1:{bare_port}/")
@@ -336,8 +375,12 @@ def main() -> None:
             for name, url in targets.items():
                 wrk(url, 2, args.connections, warmup)  # warm-up (its deliveries are stored too)
                 before = conn.execute("SELECT count(*) FROM webhook_deliveries").fetchone()
+                api_cpu = cpu_seconds(procs[0].pid)
+                db_cpu = cpu_seconds(postmaster) if postmaster else {}
                 results[name] = wrk(url, args.seconds, args.connections, bodies)
                 if name == "webhooks":
+                    used_db = cpu_since(postmaster, db_cpu) if postmaster else 0.0
+                    cpu = {"api": cpu_since(procs[0].pid, api_cpu), "db": used_db}
                     after = conn.execute("SELECT count(*) FROM webhook_deliveries").fetchone()
                     events = conn.execute(
                         "SELECT count(*) FROM inbox_events WHERE tenant_id = %s", (tenant_id,)
@@ -376,6 +419,14 @@ def main() -> None:
         f"{stored['events']} distinct inbox events in all (warm-up included)"
     )
     print(f"opening an integration (token + credentials): {opening_us:.1f} µs per delivery")
+    if cpu and stored["deliveries"]:
+        per_api = cpu["api"] / stored["deliveries"] * 1000
+        per_db = cpu["db"] / stored["deliveries"] * 1000 if cpu["db"] else float("nan")
+        print(
+            f"CPU per stored delivery: API processes {per_api:.2f} ms, PostgreSQL {per_db:.2f} ms "
+            f"(load average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after: other work "
+            "on this machine shares its cores)"
+        )
     print(
         f"targets: ≥ 30 % of bare: {'met' if hooks['rps'] / bare >= 0.30 else 'missed'} "
         f"({hooks['rps'] / bare:.1%}); p95 ≤ 50 ms: {'met' if hooks['p95_ms'] <= 50 else 'missed'} "
@@ -384,7 +435,7 @@ def main() -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "webhooks.json").write_text(
-        json.dumps({"results": results, "stored": stored, "opening_us": opening_us}, indent=2)
+        json.dumps({"results": results, "stored": stored, "opening_us": opening_us, "cpu": cpu}, indent=2)
     )
 
 
