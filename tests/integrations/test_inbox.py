@@ -15,6 +15,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.audit import Actor, record
@@ -215,3 +217,10 @@ async def test_the_ingress_notification_wakes_a_sleeping_worker(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@given(attempts=st.integers(min_value=1, max_value=60))
+def test_backoff_doubles_from_its_base_within_its_jitter_up_to_its_cap(attempts: int) -> None:
+    backoff = Backoff(base_seconds=2.0, max_seconds=600.0, jitter=0.2)
+    raw = min(600.0, 2.0 * 2 ** (attempts - 1))
+    assert raw * 0.8 <= backoff.delay(attempts) <= raw * 1.2
