@@ -356,3 +356,21 @@ async def test_serves_embedded_worker_processes_the_inbox(
         await eventually(done, "the embedded worker to take the event")
     row = owner_conn.execute("SELECT last_error FROM inbox_events").fetchone()
     assert row == ("no handler for events of kind 'payment.succeeded': nothing to do",)
+
+
+class Renamed(TokenOnly):
+    """A connector whose webhook URLs name it otherwise than its key (as Daraja's must)."""
+
+    key = "renamed_hook"
+    webhook_name = "other_name"
+
+
+async def test_the_url_names_the_connectors_webhook_segment(
+    client: httpx.AsyncClient, app: FastAPI, db: Database, settings: Settings, tenant_a: uuid.UUID
+) -> None:
+    app.state.smeflow.connectors.register(Renamed())
+    hooked = await add_integration(db, settings, tenant_a, "renamed_hook")
+    by_key = await client.post(hooked.path, data={"id": "m-1"})
+    assert_problem(by_key, 404, "webhook_not_found")
+    by_name = await client.post(hooked.path.replace("/renamed_hook/", "/other_name/"), data={"id": "m-1"})
+    assert (by_name.status_code, by_name.text) == (200, "OK 1")

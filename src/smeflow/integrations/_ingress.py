@@ -4,8 +4,9 @@ is checked, stored with its events in the inbox, and answered.
 Key contracts (in the order they are checked):
 
 1. The integration is found by id (``auth`` scope): unknown, disabled, of an inactive tenant, of
-   another connector than ``<provider>``, of a connector this process does not have or that
-   receives no webhooks → :class:`WebhookNotFound` (404), one answer for all.
+   a connector this process does not have or that receives no webhooks, or ``<provider>`` not its
+   connector's URL segment (``Connector.webhook_segment()``: the key, or its ``webhook_name``)
+   → :class:`WebhookNotFound` (404), one answer for all.
 2. The URL token is compared with the integration's (unsealed) token in constant time; a wrong
    one is the **same 404**: a token of another tenant, or this tenant's token on another tenant's
    integration, tells the caller nothing (not even that the integration exists).
@@ -217,13 +218,13 @@ class Ingress:
         except ValueError:
             raise WebhookNotFound("there is no such webhook") from None
         target = await self._target(integration_id)
-        connector = self.connectors.get(arrival.provider)
+        connector = self.connectors.get(target.row.connector) if target is not None else None
         if (
             target is None
             or not target.active
-            or target.row.connector != arrival.provider
             or connector is None
             or connector.webhook_auth is None
+            or arrival.provider != connector.webhook_segment()
         ):
             raise WebhookNotFound("there is no such webhook")
         row = target.row
