@@ -338,24 +338,24 @@ async def test_the_built_in_paystack_connector_through_the_ingress(
 
 
 async def test_serves_embedded_worker_processes_the_inbox(
-    settings: Settings, db: Database, paystack: Hooked, owner_conn: psycopg.Connection
+    settings: Settings, db: Database, tenant_a: uuid.UUID, owner_conn: psycopg.Connection
 ) -> None:
     """With the embedded worker on, an event is taken from the inbox in the API process itself (no
-    handler is installed here: it is done with a note)."""
+    handler takes ``message.received`` yet: it is done with a note)."""
     embedded = settings.model_copy(update={"embedded_worker": True})
     application = create_app(embedded, database=db)
     async with application.router.lifespan_context(application), make_client(application) as client:
-        application.state.smeflow.connectors.register(PaystackLike())
-        body = charge_success(12)
-        assert (await client.post(paystack.path, content=body, headers=signed(body))).status_code == 200
+        application.state.smeflow.connectors.register(TokenOnly())
+        hooked = await add_integration(db, settings, tenant_a, "tokenhook")
+        assert (await client.post(hooked.path, data={"id": "m-7", "text": "Habari"})).status_code == 200
 
         def done() -> bool:
-            row = owner_conn.execute("SELECT status, last_error FROM inbox_events").fetchone()
+            row = owner_conn.execute("SELECT status FROM inbox_events").fetchone()
             return row is not None and row[0] == "processed"
 
         await eventually(done, "the embedded worker to take the event")
     row = owner_conn.execute("SELECT last_error FROM inbox_events").fetchone()
-    assert row == ("no handler for events of kind 'payment.succeeded': nothing to do",)
+    assert row == ("no handler for events of kind 'message.received': nothing to do",)
 
 
 class Renamed(TokenOnly):

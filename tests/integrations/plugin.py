@@ -1,7 +1,7 @@
 """What the tests install into ``smeflow worker`` subprocesses, through the real entry-point groups
 (``smeflow.connectors``, ``smeflow.inbox_handlers``): see :func:`install_plugin`.
 
-The handler of ``payment.`` events writes its effect (an audit event ``test.inbox_effect``, in
+The handler of ``payment.succeeded`` events writes its effect (an audit event ``test.inbox_effect``, in
 the claiming transaction) and then, when ``INGRESS_TEST_GATE`` names a URL, POSTs the event id
 there and waits for the answer: the test holds that answer to keep the worker mid-event.
 """
@@ -38,7 +38,8 @@ async def effect(session: AsyncSession, event: InboxEvent) -> None:
 
 
 def handlers() -> dict[str, object]:
-    return {"payment.": effect}
+    # the exact kind: more specific than the worker's own ``payment.`` handler (payments)
+    return {"payment.succeeded": effect}
 
 
 def install_plugin(folder: Path) -> str:

@@ -121,7 +121,6 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(min=1, help="runs executed at once")] = None,
 ) -> None:
     """Execute workflow runs, timers and outbound work (run as many as you like, anywhere)."""
-    from smeflow.connectors import HttpFactory
     from smeflow.engine.runtime import RunQueue, Runtime
     from smeflow.integrations import integration_workers
 
@@ -132,12 +131,15 @@ def worker(
                 db, settings=settings, allow_private_networks=settings.http_allow_private_networks
             ) as runtime,
             RunQueue(runtime, heartbeat_seconds=heartbeat, dead_after_seconds=dead_after) as queue,
-            integration_workers(db, settings, HttpFactory(runtime.http)),
         ):
-            if runtime.integrations is not None:
-                runtime.integrations.queue = queue
-            console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")
-            await queue.run_worker(concurrency=concurrency or settings.worker_concurrency)
+            kit = runtime.integrations
+            assert kit is not None  # the runtime has settings
+            kit.queue = queue
+            async with integration_workers(
+                db, settings, kit.http, connectors=kit.registry, handlers=kit.handlers()
+            ):
+                console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")
+                await queue.run_worker(concurrency=concurrency or settings.worker_concurrency)
 
     _run(work)
 

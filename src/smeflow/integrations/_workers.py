@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 
 from smeflow.connectors import ConnectorRegistry, HttpFactory, default_registry
 from smeflow.db import Database
+from smeflow.errors import ConfigurationError
 from smeflow.integrations._inbox import Handler, InboxWorker, installed_handlers
 from smeflow.integrations._outbox import OutboxWorker
-from smeflow.errors import ConfigurationError
 from smeflow.settings import Settings
 
 
