@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    webhook_max_body_bytes: int = Field(
+        default=262_144, gt=0, description="the largest provider webhook delivery accepted (413 above)"
+    )
     public_url: str | None = None
 
     # tokens

@@ -17,7 +17,9 @@ import pytest
 from fastapi import FastAPI
 
 from engine.salon import salon
+from integrations.connectors import PaystackLike, charge_success, paystack_signature
 from integrations.kit import ping_body, registry
+from integrations.rows import PAYSTACK_SECRET, add_integration
 from smeflow.api._state import AppState
 from smeflow.audit import Actor
 from smeflow.core.money import Money
@@ -100,6 +102,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", f"{API}/approvals/{{approval_id}}/decision"): Case(body={"outcome": "approve", "comment": "ok"}),
     # signed with the workflow's secret, not a login: its isolation is in test_hooks_api.py
     ("POST", f"{API}/hooks/{{tenant_slug}}/{{workflow_id_or_name}}"): Case(public=True),
+    # authenticated by the integration's URL token (and signature): see test_webhooks_are_apart below
+    ("POST", f"{API}/webhooks/{{provider}}/{{integration_id}}/{{token}}"): Case(public=True),
+    ("GET", f"{API}/webhooks/{{provider}}/{{integration_id}}/{{token}}"): Case(public=True),
     ("GET", f"{API}/forms"): Case(),
     ("GET", f"{API}/forms/{{form_id}}"): Case(),
     ("POST", f"{API}/forms/{{form_id}}/answers"): Case(body={"answers": {"service": "Braids"}}),
@@ -133,6 +138,8 @@ ID_PARAMS = (
     "form_id",
     "integration_id",
     "payment_id",
+    "provider",
+    "token",
 )
 
 # Each tenant's workflow (published twice) and a run of it, made by the ``world`` fixture below.
@@ -711,3 +718,39 @@ async def test_an_event_reaches_only_its_own_tenant(
     assert owner_conn.execute("SELECT count(*) FROM event_deliveries").fetchone() == (0,)
     b_runs = (await client.get(f"{API}/runs", headers=world.b.user("admin"))).json()["items"]
     assert len(b_runs) == 1 + 3  # its own queued run and the three its events started
+
+
+async def test_webhooks_are_apart(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    world: World,
+    db: Database,
+    settings: Settings,
+    owner_conn: psycopg.Connection,
+) -> None:
+    """A tenant's webhook token opens only its own integration: with another tenant's integration
+    id it is the 404 of an id that exists nowhere, and stores nothing in either tenant."""
+    app.state.smeflow.connectors.register(PaystackLike())
+    credentials = {"secret_key": PAYSTACK_SECRET}
+    a = await add_integration(db, settings, world.a.id, "paystack_test", credentials=credentials)
+    b = await add_integration(db, settings, world.b.id, "paystack_test", credentials=credentials)
+    body = charge_success(1)
+    headers = {"x-paystack-signature": paystack_signature(PAYSTACK_SECRET, body)}
+    base = f"{API}/webhooks/paystack_test"
+    nowhere = await client.post(f"{base}/{uuid.uuid4()}/{b.token}", content=body, headers=headers)
+    expected = assert_problem(nowhere, 404, "webhook_not_found")["detail"]
+    for method in ("POST", "GET"):
+        for path in (f"{base}/{a.id}/{b.token}", f"{base}/{b.id}/{a.token}"):
+            response = await client.request(
+                method, path, content=body if method == "POST" else None, headers=headers
+            )
+            assert assert_problem(response, 404, "webhook_not_found")["detail"] == expected
+            assert a.token not in response.text
+            assert b.token not in response.text
+    assert owner_conn.execute("SELECT count(*) FROM webhook_deliveries").fetchone() == (0,)
+    assert owner_conn.execute("SELECT count(*) FROM inbox_events").fetchone() == (0,)
+
+    own = await client.post(a.path, content=body, headers=headers)
+    assert own.status_code == 200, own.text
+    rows = owner_conn.execute("SELECT tenant_id, integration_id FROM inbox_events").fetchall()
+    assert rows == [(world.a.id, a.id)]

@@ -23,6 +23,7 @@ from smeflow.connectors import ConnectorRegistry, default_registry
 from smeflow.db import Database, DbScope, migrate, to_libpq
 from smeflow.engine.runtime import RunQueue, Runtime
 from smeflow.identity import Authorizer, OidcVerifier
+from smeflow.integrations import integration_workers
 from smeflow.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ def create_app(
             if settings.embedded_worker
             else None
         )
+        if settings.embedded_worker:
+            await stack.enter_async_context(
+                integration_workers(db, settings, kit.http, connectors=kit.registry, handlers=kit.handlers())
+            )
         state = AppState(
             settings=settings,
             db=db,
@@ -106,6 +111,8 @@ def create_app(
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            if state.ingress is not None:
+                await state.ingress.aclose()
             await stack.aclose()
             await cache.close()
             await state.limiter.close()

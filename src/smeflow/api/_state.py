@@ -32,6 +32,8 @@ class AppState:
     connectors: ConnectorRegistry = field(default_factory=ConnectorRegistry)
     #: connectors' HTTP clients, over the runtime's SSRF-guarded client
     connector_http: HttpFactory | None = None
+    #: the webhook ingress, made on first use (``smeflow.api.routes.webhooks``)
+    ingress: Any = None
 
 
 __all__ = ["AppState"]

@@ -122,6 +122,7 @@ def worker(
 ) -> None:
     """Execute workflow runs, timers and outbound work (run as many as you like, anywhere)."""
     from smeflow.engine.runtime import RunQueue, Runtime
+    from smeflow.integrations import integration_workers
 
     async def work(settings: Settings, db: Database) -> None:
         heartbeat, dead_after = settings.worker_heartbeat_seconds, settings.worker_dead_after_seconds
@@ -131,10 +132,14 @@ def worker(
             ) as runtime,
             RunQueue(runtime, heartbeat_seconds=heartbeat, dead_after_seconds=dead_after) as queue,
         ):
-            if runtime.integrations is not None:
-                runtime.integrations.queue = queue
-            console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")
-            await queue.run_worker(concurrency=concurrency or settings.worker_concurrency)
+            kit = runtime.integrations
+            assert kit is not None  # the runtime has settings
+            kit.queue = queue
+            async with integration_workers(
+                db, settings, kit.http, connectors=kit.registry, handlers=kit.handlers()
+            ):
+                console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")
+                await queue.run_worker(concurrency=concurrency or settings.worker_concurrency)
 
     _run(work)
 

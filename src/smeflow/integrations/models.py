@@ -55,6 +55,8 @@ class Integration(Base):
         ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "name"),
         CheckConstraint("status IN ('active', 'disabled')", name="status"),
+        # the webhook ingress finds an integration by its id alone, before any tenant is known
+        Index("ix_integrations_id", "id", unique=True),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)

@@ -16,6 +16,7 @@ from smeflow.api.routes import (
     runs,
     tenants,
     users,
+    webhooks,
     workflows,
 )
 
@@ -31,6 +32,7 @@ ROUTERS = [
     runs.router,
     approvals.router,
     hooks.router,
+    webhooks.router,
     forms.router,
     events.router,
     payments.router,

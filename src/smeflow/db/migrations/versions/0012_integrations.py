@@ -64,6 +64,8 @@ def upgrade(app_role: str, app_password: str | None = None) -> None:
         )"""
     )
     _tenant_rls("integrations")
+    # the webhook ingress finds an integration by its id alone, before any tenant is known
+    op.execute("CREATE UNIQUE INDEX ix_integrations_id ON integrations (id)")
     op.execute("CREATE POLICY auth_read ON integrations FOR SELECT USING (smeflow_scope() = 'auth')")
 
     op.execute(
