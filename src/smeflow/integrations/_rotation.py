@@ -22,7 +22,8 @@ from sqlalchemy import select
 
 from smeflow.audit import Actor, record
 from smeflow.core.sealing import UnsealError
-from smeflow.db import Database, DbScope
+from smeflow.db import Database, DbScope, publish_auth_change
+from smeflow.integrations._ingress import cache_key
 from smeflow.integrations._loading import sealed_of
 from smeflow.integrations._vault import Vault
 from smeflow.integrations.models import Integration
@@ -65,6 +66,7 @@ async def _rotate_tenant(
             await record(
                 session, tenant_id, actor, "integration.resealed", "integration", str(row.id), details
             )
+            await publish_auth_change(session, cache_key(row.id))
             report.resealed += 1
 
 

@@ -36,8 +36,10 @@ from smeflow.connectors import Connector, ConnectorRegistry
 from smeflow.connectors import Integration as ConnectorIntegration
 from smeflow.core import new_id, new_token, utcnow
 from smeflow.core.sealing import UnsealError
+from smeflow.db import publish_auth_change
 from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from smeflow.identity import Principal
+from smeflow.integrations._ingress import cache_key
 from smeflow.integrations._loading import sealed_of, to_connector_integration, webhook_url
 from smeflow.integrations._validation import auditable, checked, credential_fields
 from smeflow.integrations._vault import Sealed, Vault
@@ -238,6 +240,7 @@ async def update_integration(
     await record(
         session, tenant_id, _actor(actor), "integration.updated", "integration", str(row.id), changes
     )
+    await publish_auth_change(session, cache_key(row.id))  # every process's ingress forgets it
     return row
 
 
@@ -254,6 +257,7 @@ async def delete_integration(
     await record(
         session, tenant_id, _actor(actor), "integration.deleted", "integration", str(row.id), details
     )
+    await publish_auth_change(session, cache_key(row.id))
 
 
 def describe(
