@@ -114,6 +114,15 @@ class Settings(BaseSettings):
     )
 
     # HTTP
+    payments_quiet_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a pending payment the provider has said nothing of for this long is queried "
+        "(its callback may have been lost)",
+    )
+    payments_reconcile_every_seconds: float = Field(
+        default=5.0, gt=0, description="how often workers look for such payments"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, gt=0)

@@ -88,7 +88,14 @@ def create_app(
         )
         if settings.embedded_worker:
             await stack.enter_async_context(
-                integration_workers(db, settings, kit.http, connectors=kit.registry, handlers=kit.handlers())
+                integration_workers(
+                    db,
+                    settings,
+                    kit.http,
+                    connectors=kit.registry,
+                    handlers=kit.handlers(),
+                    periodic=kit.periodic(settings),
+                )
             )
         state = AppState(
             settings=settings,

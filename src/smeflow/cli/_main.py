@@ -136,7 +136,12 @@ def worker(
             assert kit is not None  # the runtime has settings
             kit.queue = queue
             async with integration_workers(
-                db, settings, kit.http, connectors=kit.registry, handlers=kit.handlers()
+                db,
+                settings,
+                kit.http,
+                connectors=kit.registry,
+                handlers=kit.handlers(),
+                periodic=kit.periodic(settings),
             ):
                 console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")
                 await queue.run_worker(concurrency=concurrency or settings.worker_concurrency)

@@ -14,6 +14,7 @@ Key contracts:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,14 @@ class IntegrationKit:
     def install(self, actions: ActionRegistry) -> None:
         """Add the connector actions and ``payments.request`` to ``actions``."""
         register_integration_actions(actions, self.registry, self.opener, self.http, self.payments)
+
+    def periodic(self, settings: Settings) -> dict[str, tuple[float, Callable[[], Awaitable[object]]]]:
+        """The workers' periodic jobs: reconciling payments whose provider went quiet."""
+
+        async def reconcile() -> int:
+            return await self.payments.reconcile(quiet_seconds=settings.payments_quiet_seconds)
+
+        return {"payments-reconcile": (settings.payments_reconcile_every_seconds, reconcile)}
 
     def handlers(self) -> dict[str, Any]:
         """The inbox handlers of this process, by event kind or prefix."""
