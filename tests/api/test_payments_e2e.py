@@ -24,6 +24,7 @@ from smeflow.connectors.mpesa._sandbox_rules import (
     SANDBOX_SHORTCODE,
 )
 from smeflow.connectors.sandbox import SandboxServer, free_port
+from smeflow.connectors.whatsapp import WhatsAppSandbox
 from smeflow.db import Database
 from smeflow.settings import Settings
 
@@ -265,3 +266,165 @@ async def test_another_tenant_cannot_use_or_see_the_integration_or_its_payments(
         listed = await client.get(f"{live.url}{API}/payments", headers=world.b.key())
         assert listed.json()["items"] == []
         assert uuid.UUID(created["id"])
+
+
+PAID = "event.payment_id == nodes.pay.payment_id"
+AMOUNT_PAID = "nodes.paid.event.payload.amount_minor"
+RECORDS = ("run_events", "step_journal", "runs", "audit_events", "inbox_events", "webhook_deliveries")
+
+
+def deposit_flow() -> dict[str, Any]:
+    """Ask for a deposit, wait for it, thank the customer on WhatsApp."""
+    return {
+        "schema_version": 1,
+        "name": "Deposit",
+        "triggers": [{"kind": "manual"}],
+        "input_schema": {
+            "type": "object",
+            "properties": {"phone": {"type": "string"}, "amount": {"type": "integer"}},
+            "required": ["phone", "amount"],
+        },
+        "nodes": [
+            {"id": "start", "kind": "trigger"},
+            {
+                "id": "pay",
+                "kind": "action",
+                "config": {
+                    "action": "payments.request",
+                    "unattended": True,  # the customer approves with their own PIN
+                    "input": {
+                        "integration": "Paybill",
+                        "amount_minor": "=input.amount",
+                        "currency": "KES",
+                        "phone": "=input.phone",
+                        "description": "Deposit",
+                    },
+                },
+            },
+            {
+                "id": "paid",
+                "kind": "wait",
+                "config": {
+                    "event": {
+                        "name": "payment.succeeded",
+                        "match": "event.payment_id == nodes.pay.payment_id",
+                    }
+                },
+            },
+            {
+                "id": "thanks",
+                "kind": "action",
+                "config": {
+                    "action": "whatsapp.send_template",
+                    "input": {"integration": "WhatsApp", "to": "=input.phone", "name": "deposit_received"},
+                },
+            },
+            {
+                "id": "done",
+                "kind": "end",
+                "config": {"output": {"paid": "nodes.paid.event.payload.amount_minor"}},
+            },
+        ],
+        "edges": [
+            {"from": "start", "to": "pay"},
+            {"from": "pay", "to": "paid"},
+            {"from": "paid", "to": "thanks"},
+            {"from": "thanks", "to": "done"},
+        ],
+    }
+
+
+async def test_a_workflow_takes_a_deposit_and_no_credential_lands_in_its_records(
+    live: Live, world: World, owner_conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    # the callback comes a moment after the prompt: an event wait sees only events emitted while
+    # it waits (a limit of the engine's event waits, said in the README)
+    live.sandbox.callback_delay = 1.0
+    whatsapp = WhatsAppSandbox()
+    headers = world.a.key()
+    with SandboxServer(whatsapp) as whatsapp_url:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            await connect_mpesa(client, live, headers)
+            connected = await client.post(
+                f"{API}/integrations",
+                headers=headers,
+                json={
+                    "connector": "whatsapp",
+                    "name": "WhatsApp",
+                    "config": {"base_url": whatsapp_url, "phone_number_id": "106540352242922"},
+                    "credentials": {
+                        "access_token": "sandbox-access-token",
+                        "app_secret": "sandbox-app-secret",
+                        "verify_token": "sandbox-verify-token",
+                    },
+                },
+            )
+            assert connected.status_code == 201, connected.text
+            made = await client.post(
+                f"{API}/workflows", headers=headers, json={"name": "Deposit", "definition": deposit_flow()}
+            )
+            assert made.status_code == 201, made.text
+            workflow_id = made.json()["id"]
+            published = await client.post(f"{API}/workflows/{workflow_id}/publish", headers=headers)
+            assert published.status_code == 201, published.text
+            started = await client.post(
+                f"{API}/workflows/{workflow_id}/runs",
+                headers=headers,
+                json={"input": {"phone": "+254712345678", "amount": 50000}},
+            )
+            assert started.status_code == 202, started.text
+            run_id = started.json()["id"]
+
+            async def finished() -> Any:
+                run = (await client.get(f"{API}/runs/{run_id}", headers=headers)).json()
+                return run if run["status"] in ("succeeded", "failed") else None
+
+            run = await eventually(finished, "the deposit run to finish")
+            timeline = (await client.get(f"{API}/runs/{run_id}/events", headers=headers)).text
+    assert run["status"] == "succeeded", run
+    assert run["output"] == {"paid": 50000}
+    sent = [body for method, path, body in whatsapp.calls if path.endswith("/messages")]
+    assert len(sent) == 1
+    assert sent[0]["template"]["name"] == "deposit_received"
+    stored = [
+        str(row)
+        for table in (
+            "run_events",
+            "step_journal",
+            "runs",
+            "audit_events",
+            "inbox_events",
+            "webhook_deliveries",
+        )
+        for row in owner_conn.execute(f"SELECT * FROM {table}").fetchall()
+    ]
+    checkpoints = [
+        bytes(blob)
+        for (blob,) in owner_conn.execute(
+            "SELECT coalesce(blob, ''::bytea) FROM engine.checkpoint_blobs"
+            " UNION ALL SELECT convert_to(checkpoint::text, 'UTF8') FROM engine.checkpoints"
+        ).fetchall()
+    ]
+    for secret in (*SECRETS, "sandbox-access-token", "sandbox-app-secret", "sandbox-verify-token"):
+        assert secret not in caplog.text
+        assert secret not in timeline
+        assert all(secret not in row for row in stored), secret
+        assert all(secret.encode() not in blob for blob in checkpoints), secret
+
+
+async def test_a_money_step_without_an_approval_before_it_is_refused_at_publish(
+    live: Live, world: World
+) -> None:
+    definition = deposit_flow()
+    del definition["nodes"][1]["config"]["unattended"]
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+        made = await client.post(
+            f"{API}/workflows", headers=world.a.key(), json={"name": "Deposit", "definition": definition}
+        )
+        workflow_id = made.json()["id"]
+        published = await client.post(f"{API}/workflows/{workflow_id}/publish", headers=world.a.key())
+    assert published.status_code == 422, published.text
+    problem = published.json()
+    assert [e["code"] for e in problem["errors"]] == ["money_needs_approval"]
+    assert problem["errors"][0]["field"] == "definition.nodes[1].config.action"

@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -39,6 +40,7 @@ from smeflow.audit import Actor, record
 from smeflow.core import new_id, utcnow
 from smeflow.engine.definitions import (
     DefinitionProblem,
+    WorkflowDefinition,
     definition_diff,
     parse_definition,
     validate_definition,
@@ -339,6 +341,7 @@ async def publish(
     note: str = "",
     *,
     scheduler: FireScheduler | None = None,
+    check: Callable[[WorkflowDefinition], list[FieldProblem]] | None = None,
 ) -> WorkflowVersion:
     """Publish the draft as version ``latest_version + 1`` and mark the workflow active; its
     schedule triggers replace the workflow's (with ``scheduler``, their first fire jobs are
@@ -346,7 +349,8 @@ async def publish(
 
     Records ``workflow.published`` (version, note, digest of the definition, first fire time).
     :class:`ValidationFailed` listing every problem of the draft (fields ``definition.<path>``)
-    and nothing written if it is not valid; :class:`Conflict` for an archived workflow."""
+    and nothing written if it is not valid, or if ``check`` (the runtime's rules, such as a
+    money step needing an approval) finds problems; :class:`Conflict` for an archived workflow."""
     _check_tenant(actor, tenant_id)
     if len(note) > MAX_NOTE_LENGTH:
         raise _invalid("note", f"The note must be at most {MAX_NOTE_LENGTH} characters")
@@ -361,6 +365,12 @@ async def publish(
             fields=[FieldProblem(_definition_field(p.path), p.message, p.code) for p in problems],
         )
     parsed = parse_definition(definition)
+    if check is not None and (refused := check(parsed)):
+        count = len(refused)
+        raise ValidationFailed(
+            f"The draft cannot be published: {count} problem{'s' if count != 1 else ''} to fix first",
+            fields=refused,
+        )
     number = (workflow.latest_version or 0) + 1
     now, by = utcnow(), _by(actor)
     version = WorkflowVersion(

@@ -21,7 +21,7 @@ from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
 from smeflow.api.routes._fields import body_fields
 from smeflow.db import DbScope
 from smeflow.engine.definitions import node_kind_schemas
-from smeflow.engine.runtime import rotate_webhook_secret
+from smeflow.engine.runtime import money_problems, rotate_webhook_secret
 from smeflow.engine.schemas import (
     DiffOut,
     NodeKindsOut,
@@ -160,7 +160,16 @@ async def publish_one(
     tenant_id, scope = _scope(principal)
     note = body.note if body is not None else ""
     async with state.db.transaction(scope) as session:
-        version = await publish(session, principal, tenant_id, workflow_id, note, scheduler=state.runs)
+        actions = state.runs.runtime.actions
+        version = await publish(
+            session,
+            principal,
+            tenant_id,
+            workflow_id,
+            note,
+            scheduler=state.runs,
+            check=lambda definition: money_problems(definition, actions),
+        )
         return VersionOut.of(version)
 
 

@@ -157,6 +157,7 @@ from smeflow.engine.runtime._messages import (
     SenderRegistry,
     SentMessage,
 )
+from smeflow.engine.runtime._money_guard import money_problems
 from smeflow.engine.runtime._queue import EXECUTE_RUN, MAX_JOBS_PER_RUN, SWEEP, RunQueue, run_lock
 from smeflow.engine.runtime._runs import get_run, list_events, list_runs, start_run
 from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, RUN_CHANNEL, Runtime
@@ -212,6 +213,7 @@ __all__ = [
     "StopSignals",
     "TransientStepError",
     "UnsupportedNode",
+    "money_problems",
     "accept_hook",
     "answer_form",
     "approval_cursor",

@@ -63,6 +63,7 @@ from smeflow.engine.runtime._errors import StepFailed, TransientStepError, Unsup
 from smeflow.engine.runtime._event_waits import wait_for_event
 from smeflow.engine.runtime._executors import agent_step, form_step, send_message_step
 from smeflow.engine.runtime._messages import SenderRegistry
+from smeflow.engine.runtime._money_guard import money_problems
 from smeflow.engine.runtime._records import record_event, write_journal
 from smeflow.engine.runtime._stops import StopSignals
 from smeflow.engine.runtime._subworkflows import run_subworkflow
@@ -418,6 +419,7 @@ def _refuse(
             )
         elif isinstance(node, SendMessageNode):
             problems.extend(_sender_problems(index, node, senders))
+    problems.extend(money_problems(definition, actions))
     if problems:
         raise UnsupportedNode("; ".join(p.message for p in problems), fields=problems)
 
