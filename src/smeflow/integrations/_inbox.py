@@ -14,6 +14,8 @@ Key contracts:
 * A handler error: ``attempts + 1``, ``last_error`` (a safe message), tried again after an
   exponential backoff with jitter (:class:`Backoff`), ``failed`` after ``max_attempts``. A handler
   that runs longer than ``timeout_seconds`` has failed.
+* A handler that raises an error with a ``retry_after`` (seconds) has not failed: the event is tried
+  again that soon, with no attempt counted (the handler bounds how long it keeps doing so).
 * An event whose kind has no handler is marked processed, with a note in ``last_error``.
 * Installed packages add handlers through the ``smeflow.inbox_handlers`` entry-point group: each
   entry point names a ``Mapping[str, Handler]`` (or a function returning one).
@@ -128,6 +130,15 @@ class InboxWorker(DueWorker):
                     await handler(session, event)
             except Exception as exc:
                 message = safe_message(exc, f"the handler of {kind!r}")
+                soon = getattr(exc, "retry_after", None)
+                if isinstance(soon, int | float) and not isinstance(soon, bool):
+                    # not a failure: the event came before what it is about (a callback that
+                    # raced its own request); tried again shortly, not counted as an attempt
+                    logger.info("inbox event %s (%s) waits %.2g s: %s", row_id, kind, soon, message)
+                    due = {"next_attempt_at": func.now() + timedelta(seconds=soon)}
+                    await session.execute(mark.values(last_error=message, **due))
+                    asyncio.get_running_loop().call_later(soon, self._wake.set)
+                    return True
                 logger.warning("inbox event %s (%s) failed: %s", row_id, kind, message, exc_info=True)
                 if attempts >= self.backoff.max_attempts:
                     values: dict[str, Any] = {"status": "failed"}

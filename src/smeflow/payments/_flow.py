@@ -22,6 +22,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -35,6 +36,7 @@ from smeflow.connectors import (
     HttpFactory,
     Rejected,
 )
+from smeflow.core import utcnow
 from smeflow.core.money import Money
 from smeflow.core.phones import PhoneError, to_e164
 from smeflow.db import Database, DbScope
@@ -76,10 +78,19 @@ class Gateway(Protocol):
 
 
 class PaymentNotYetKnown(ConnectorError):
-    """A callback for a payment whose request is not recorded yet (it raced its own answer)."""
+    """A callback for a payment whose request is not recorded yet (it raced its own answer):
+    the inbox tries it again in ``retry_after`` seconds."""
 
     code = "payment_not_yet_known"
     retryable = True
+
+    def __init__(self, message: str, *, retry_after: float = 0.1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+#: how long a callback may wait for its payment's request to be recorded before it is an error
+RACE_WINDOW = timedelta(minutes=5)
 
 
 class PaymentFlow:
@@ -181,6 +192,7 @@ class PaymentFlow:
             event.reference,
             event.data,
             event.event_id,
+            event.created_at,
         )
 
     async def handle_event(
@@ -192,6 +204,7 @@ class PaymentFlow:
         reference: str | None,
         data: Mapping[str, Any],
         event_id: str,
+        received_at: datetime | None = None,
     ) -> None:
         """Apply a ``payment.*`` inbox event, in the caller's (tenant-bound) transaction."""
         if not reference:
@@ -199,6 +212,8 @@ class PaymentFlow:
             return
         payment = await find_by_provider_reference(session, tenant_id, integration_id, reference)
         if payment is None:
+            if received_at is not None and utcnow() - received_at > RACE_WINDOW:
+                raise NotFound(f"no payment has the reference {reference!r}")
             raise PaymentNotYetKnown(f"no payment with reference {reference!r} yet")
         if kind == "payment.succeeded":
             row = await _integration(session, tenant_id, str(integration_id))
