@@ -147,6 +147,7 @@ from smeflow.engine.runtime._compiler import SUPPORTED_KINDS, RunState, StepCont
 from smeflow.engine.runtime._control import cancel_run, pause_run, resume_run, retry_run
 from smeflow.engine.runtime._errors import SignatureInvalid, StepFailed, TransientStepError, UnsupportedNode
 from smeflow.engine.runtime._events import Emitted, emit_event
+from smeflow.engine.runtime._finishing import RUN_CHANNEL
 from smeflow.engine.runtime._forms import FormFilter, answer_form, form_cursor, get_form, list_forms
 from smeflow.engine.runtime._inputs import check_input
 from smeflow.engine.runtime._keys import idempotency_key, thread_id
@@ -159,7 +160,7 @@ from smeflow.engine.runtime._messages import (
 )
 from smeflow.engine.runtime._queue import EXECUTE_RUN, MAX_JOBS_PER_RUN, SWEEP, RunQueue, run_lock
 from smeflow.engine.runtime._runs import get_run, list_events, list_runs, start_run
-from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, RUN_CHANNEL, Runtime
+from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, Runtime
 from smeflow.engine.runtime._schedules import FIRE_SCHEDULE, Fired, fire_lock, fire_schedule
 from smeflow.engine.runtime._stops import STOPS_CHANNEL, RunStopped, StopSignals
 from smeflow.engine.runtime._webhooks import (

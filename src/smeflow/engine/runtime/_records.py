@@ -121,13 +121,17 @@ async def record_event(
         )
 
 
+#: the columns of collected step events, as ``jsonb_to_recordset`` reads them
+EVENT_COLUMNS = (
+    "seq integer, node_id text, kind text, status text, input jsonb, output jsonb, error text,"
+    " duration_ms integer, at timestamptz"
+)
 _INSERT_EVENTS = text(
     "INSERT INTO run_events"
     " (tenant_id, run_id, seq, node_id, kind, status, input, output, error, duration_ms, at)"
     " SELECT :tenant, :run, e.seq, e.node_id, e.kind, e.status, e.input, e.output, e.error,"
     " e.duration_ms, e.at"
-    " FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e(seq integer, node_id text, kind text,"
-    " status text, input jsonb, output jsonb, error text, duration_ms integer, at timestamptz)"
+    f" FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e({EVENT_COLUMNS})"
 )
 
 
