@@ -23,7 +23,7 @@ Key contracts:
   back the first run (``created=False``) and starts nothing; after that it starts a new run.
 * **One transaction** per call: the tenant by slug (auth scope), then, bound to the tenant, the
   workflow with its newest version's triggers and its sealed secret in one query, the key, the
-  run and its audit record; the run's job is deferred after the commit. Nothing is cached: a
+  run, its audit record and its job (committed with it). Nothing is cached: a
   cache would have to be dropped in every API process on publish, rename, archive, rotation and
   tenant changes, and the three reads cost less than the run's own writes.
 """
@@ -255,7 +255,7 @@ async def accept_hook(
     now: datetime | None = None,
 ) -> HookResult:
     """Start a run of the webhook's workflow from ``call`` (see the module docstring for what is
-    refused, and in which order); the run's job is deferred after the commit with ``queue``."""
+    refused, and in which order); with ``queue`` the run's job is written in the same transaction."""
     moment = now or utcnow()
     key = _check_key(call.idempotency_key)
     async with db.transaction(DbScope.auth()) as session:
