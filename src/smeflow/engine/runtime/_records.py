@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.core import utcnow
 from smeflow.db import Database, DbScope
-from smeflow.engine.run_models import Run, RunEvent, StepJournal
+from smeflow.engine.run_models import RunEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,18 +29,39 @@ class Journaled:
     result: Any
 
 
+_READ_JOURNAL = (
+    "SELECT result FROM step_journal WHERE tenant_id = %(tenant)s AND run_id = %(run)s"
+    " AND idempotency_key = %(key)s"
+)
+# The journal row, and the run's cost only if this statement journaled the key.
+_WRITE_JOURNAL = """
+WITH written AS (
+    INSERT INTO step_journal (tenant_id, run_id, idempotency_key, result, completed_at)
+    VALUES (%(tenant)s, %(run)s, %(key)s, %(result)s::jsonb, %(now)s)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+UPDATE runs SET cost_micros = cost_micros + %(cost)s
+ WHERE tenant_id = %(tenant)s AND id = %(run)s AND %(cost)s <> 0 AND EXISTS (SELECT 1 FROM written)
+"""
+_INSERT_EVENT = (
+    "INSERT INTO run_events"
+    " (tenant_id, run_id, seq, node_id, kind, status, input, output, error, duration_ms, at)"
+    " VALUES (%(tenant)s, %(run)s, %(seq)s, %(node)s, %(kind)s, %(status)s, %(input)s::jsonb,"
+    " %(output)s::jsonb, %(error)s, %(duration)s, %(at)s)"
+)
+
+
+def _json(value: Any) -> str | None:
+    """A JSON column's parameter (``None``: SQL NULL, as the ORM writes a ``None`` value)."""
+    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def read_journal(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID, key: str) -> Journaled | None:
     """The journaled result of the side effect ``key`` of the run, or ``None`` if it has not completed."""
-    async with db.transaction(DbScope.tenant(tenant_id)) as session:
-        row = (
-            await session.execute(
-                select(StepJournal.result).where(
-                    StepJournal.tenant_id == tenant_id,
-                    StepJournal.run_id == run_id,
-                    StepJournal.idempotency_key == key,
-                )
-            )
-        ).one_or_none()
+    async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
+        cursor = await conn.execute(_READ_JOURNAL, {"tenant": tenant_id, "run": run_id, "key": key})
+    row = await cursor.fetchone()
     return None if row is None else Journaled(row[0])
 
 
@@ -50,29 +70,18 @@ async def write_journal(
 ) -> None:
     """Journal a completed side effect (committed on return; a second write of a key is ignored).
 
-    ``cost_micros`` (what the effect cost) is added to the run's cost in the same transaction, and
+    ``cost_micros`` (what the effect cost) is added to the run's cost in the same statement, and
     only by the write that journals the key, so a replayed step never counts twice."""
-    async with db.transaction(DbScope.tenant(tenant_id)) as session:
-        written = (
-            await session.execute(
-                insert(StepJournal)
-                .values(
-                    tenant_id=tenant_id,
-                    run_id=run_id,
-                    idempotency_key=key,
-                    result=result,
-                    completed_at=utcnow(),
-                )
-                .on_conflict_do_nothing()
-                .returning(StepJournal.idempotency_key)
-            )
-        ).scalar_one_or_none()
-        if written is not None and cost_micros:
-            await session.execute(
-                update(Run)
-                .where(Run.tenant_id == tenant_id, Run.id == run_id)
-                .values(cost_micros=Run.cost_micros + cost_micros)
-            )
+    params = {
+        "tenant": tenant_id,
+        "run": run_id,
+        "key": key,
+        "result": _json(result),
+        "now": utcnow(),
+        "cost": cost_micros,
+    }
+    async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
+        await conn.execute(_WRITE_JOURNAL, params)
 
 
 async def last_event_seq(session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> int:
@@ -99,26 +108,26 @@ async def record_event(
     error: str | None = None,
     duration_ms: int = 0,
 ) -> None:
-    """Append step event ``seq`` to the run's history: one INSERT, committed on return.
+    """Append step event ``seq`` to the run's history: one INSERT, committed on return (one
+    round trip).
 
     ``seq`` comes from the executing worker's counter (one worker executes a run at a time; it
     starts from :func:`last_event_seq`), so no lock or read is needed per step."""
-    async with db.transaction(DbScope.tenant(tenant_id)) as session:
-        await session.execute(
-            insert(RunEvent).values(
-                tenant_id=tenant_id,
-                run_id=run_id,
-                seq=seq,
-                node_id=node_id,
-                kind=kind,
-                status=status,
-                input=input,
-                output=output,
-                error=error,
-                duration_ms=duration_ms,
-                at=utcnow(),
-            )
-        )
+    params = {
+        "tenant": tenant_id,
+        "run": run_id,
+        "seq": seq,
+        "node": node_id,
+        "kind": kind,
+        "status": status,
+        "input": _json(input),
+        "output": _json(output),
+        "error": error,
+        "duration": duration_ms,
+        "at": utcnow(),
+    }
+    async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
+        await conn.execute(_INSERT_EVENT, params)
 
 
 #: the columns of collected step events, as ``jsonb_to_recordset`` reads them

@@ -44,7 +44,7 @@ from smeflow.engine.runtime._actions import ActionRegistry, default_actions
 from smeflow.engine.runtime._admission import startable
 from smeflow.engine.runtime._agents import AgentRegistry, default_agents
 from smeflow.engine.runtime._approvals import resume_command
-from smeflow.engine.runtime._claiming import claim, definition_of, quota_parameters
+from smeflow.engine.runtime._claiming import any_held, claim, definition_of, quota_parameters
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
 from smeflow.engine.runtime._event_waits import event_answers
@@ -320,6 +320,8 @@ class Runtime:
     ) -> list[uuid.UUID]:
         """The tenant's queued runs that may start now (``held``: only those admission held back;
         see :func:`._admission.startable`)."""
+        if held and not await any_held(self.db, tenant_id):  # the common case: one round trip
+            return []
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
             return await startable(session, tenant_id, self.concurrent_runs, older_than=older_than, held=held)
 
