@@ -1,17 +1,24 @@
 """Recording the end of an execution: a run that ended (finished: succeeded or failed), stopped at
 a step boundary (cancelled or paused as asked) or waits.
 
-A run that ended is recorded in one transaction of two round trips (:func:`finish`): one
-statement marks it ended (unless it was cancelled meanwhile), writes its collected step events,
-tells :data:`RUN_CHANNEL` (at commit) and advances the tenant's audit head; then its audit event
-(``run.succeeded`` / ``run.failed``) and ``COMMIT``. A sub-workflow run (whose parent is queued
-again in the same transaction, its row locked before the audit head) and a run cancelled
-meanwhile take the ORM path (:func:`finish_orm`) instead: the same outcome, more statements.
+Runs that ended are recorded by :class:`Finisher`, in one transaction of two round trips for all
+the runs of a tenant that end while the previous such transaction commits (group commit: the
+tenant's audit head, which every run's start and end must lock, is locked once per batch, not
+once per run). One statement marks them ended (each unless it was cancelled meanwhile), writes
+their collected step events, tells :data:`RUN_CHANNEL` (at commit) and advances the tenant's
+audit head by their number; then their audit events (``run.succeeded`` / ``run.failed``) and
+``COMMIT``. Each run's end and its audit event commit together. A sub-workflow run (whose parent
+is queued again in the same transaction, its row locked before the audit head) and a run
+cancelled meanwhile take the ORM path (:func:`finish_orm`) instead: the same outcome, more
+statements; so does a run whose batch failed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -19,47 +26,114 @@ from sqlalchemy import func, select, update
 
 from smeflow.audit import Actor, record
 from smeflow.core import utcnow
+from smeflow.core.context import request_id_var
 from smeflow.db import Database, DbScope
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._approvals import mark_waiting
-from smeflow.engine.runtime._chain import ADVANCE_HEAD_SQL, append_event, head_parameters
+from smeflow.engine.runtime._chain import ChainEvent, advance_head_sql, append_events, head_parameters
 from smeflow.engine.runtime._outcomes import Executed
 from smeflow.engine.runtime._records import EVENT_COLUMNS, insert_events
 from smeflow.engine.runtime._stops import apply_stop_request
 from smeflow.engine.runtime._subworkflows import children_of, wake_parent
 from smeflow.engine.runtime._waits import next_wake
 
+logger = logging.getLogger(__name__)
+
 #: PostgreSQL channel told ``"<tenant> <run> <status>"`` when a run finishes (at commit)
 RUN_CHANNEL = "smeflow_runs"
+#: runs recorded in one transaction at most
+MAX_BATCH = 100
 
 _FINISH = (
     """
-WITH ended AS (
+WITH ending AS (
+    SELECT * FROM jsonb_to_recordset(%(runs)s::jsonb)
+        AS e(ord integer, run uuid, status text, output jsonb, error text, note text)
+), ended AS (
     UPDATE runs
-       SET status = %(status)s, output = %(output)s::jsonb, error = %(error)s, finished_at = %(now)s,
+       SET status = e.status, output = e.output, error = e.error, finished_at = %(now)s,
            stop_request = NULL
-     WHERE tenant_id = %(tenant)s AND id = %(run)s AND parent_run_id IS NULL
-       AND status NOT IN ('succeeded', 'failed', 'cancelled')
- RETURNING pg_notify(%(channel)s, %(note)s)
+      FROM ending e
+     WHERE runs.tenant_id = %(tenant)s AND runs.id = e.run AND runs.parent_run_id IS NULL
+       AND runs.status NOT IN ('succeeded', 'failed', 'cancelled')
+ RETURNING e.ord, pg_notify(%(channel)s, e.note)
 ), events AS (
     INSERT INTO run_events (tenant_id, run_id, seq, node_id, kind, status, input, output, error,
                             duration_ms, at)
-    SELECT %(tenant)s, %(run)s, e.seq, e.node_id, e.kind, e.status, e.input, e.output, e.error,
-           e.duration_ms, e.at
-      FROM jsonb_to_recordset(%(events)s::jsonb) AS e("""
+    SELECT %(tenant)s, v.run, v.seq, v.node_id, v.kind, v.status, v.input, v.output, v.error,
+           v.duration_ms, v.at
+      FROM jsonb_to_recordset(%(events)s::jsonb) AS v(ord integer, run uuid, """
     + EVENT_COLUMNS
     + """)
-     WHERE EXISTS (SELECT 1 FROM ended)
+     WHERE v.ord IN (SELECT ord FROM ended)
 ), head AS ("""
-    + ADVANCE_HEAD_SQL.format(source="ended")
+    + advance_head_sql("(SELECT count(*) FROM ended)", "ended")
     + """)
-SELECT seq, hash FROM head
+SELECT (SELECT array_agg(ord ORDER BY ord) FROM ended), (SELECT seq FROM head), (SELECT hash FROM head)
 """
 )
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How one run ended, to record: its status, output, error and collected step events."""
+
+    run_id: uuid.UUID
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    request_id: str | None = None
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+async def finish_many(db: Database, tenant_id: uuid.UUID, endings: list[Ending]) -> set[uuid.UUID]:
+    """Record the ends of the tenant's ``endings`` in one transaction (see the module docstring);
+    the runs recorded. The others (cancelled meanwhile, sub-workflow runs) are left untouched,
+    for :func:`finish_orm`."""
+    runs = [
+        {
+            "ord": index,
+            "run": str(ending.run_id),
+            "status": ending.status,
+            "output": ending.output,
+            "error": ending.error,
+            "note": f"{tenant_id} {ending.run_id} {ending.status}",
+        }
+        for index, ending in enumerate(endings)
+    ]
+    events = [
+        {"ord": index, "run": str(ending.run_id)} | event
+        for index, ending in enumerate(endings)
+        for event in ending.events
+    ]
+    params = head_parameters(tenant_id) | {
+        "runs": _json(runs),
+        "events": _json(events),
+        "now": utcnow(),
+        "channel": RUN_CHANNEL,
+    }
+    async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
+        row = await (await conn.execute(_FINISH, params)).fetchone()
+        assert row is not None
+        ended: list[int] = row[0] or []
+        if ended:
+            audit = [
+                ChainEvent(
+                    Actor("workflow_run", str(endings[index].run_id)),
+                    f"run.{endings[index].status}",
+                    "run",
+                    str(endings[index].run_id),
+                    {"error": endings[index].error} if endings[index].error else {},
+                    endings[index].request_id,
+                )
+                for index in ended
+            ]
+            await append_events(conn, tenant_id, (row[1], row[2]), audit)
+    return {endings[index].run_id for index in ended}
 
 
 async def finish(
@@ -74,32 +148,89 @@ async def finish(
     """Record the run's end (audited) with its collected step events, tell :data:`RUN_CHANNEL`;
     a sub-workflow run's parent is queued again in the same transaction (its id is returned,
     for the queue to defer its job). A run cancelled meanwhile stays cancelled."""
-    params = head_parameters(tenant_id) | {
-        "run": run_id,
-        "status": status,
-        "output": _json(output),
-        "error": error,
-        "now": utcnow(),
-        "channel": RUN_CHANNEL,
-        "note": f"{tenant_id} {run_id} {status}",
-        "events": _json(events or []),
-    }
-    async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
-        head = await (await conn.execute(_FINISH, params)).fetchone()
-        if head is not None:
-            await append_event(
-                conn,
-                tenant_id,
-                head,
-                Actor("workflow_run", str(run_id)),
-                f"run.{status}",
-                "run",
-                str(run_id),
-                {"error": error} if error else {},
-            )
-    if head is not None:
+    ending = Ending(run_id, status, output, error, events or [], request_id_var.get())
+    if run_id in await finish_many(db, tenant_id, [ending]):
         return None
     return await finish_orm(db, tenant_id, run_id, status, output, error, events)
+
+
+class Finisher:
+    """Records the ends of runs, batching the runs of a tenant that end at about the same time
+    (see the module docstring): :meth:`finish` returns once the run's end has committed. One per
+    runtime (per process)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiting: dict[uuid.UUID, list[tuple[Ending, asyncio.Future[uuid.UUID | None]]]] = {}
+        self._draining: set[uuid.UUID] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def finish(
+        self,
+        tenant_id: uuid.UUID,
+        run_id: uuid.UUID,
+        status: str,
+        output: dict[str, Any] | None,
+        error: str | None,
+        events: list[dict[str, Any]] | None = None,
+    ) -> uuid.UUID | None:
+        """:func:`finish`, in the tenant's next batch."""
+        ending = Ending(run_id, status, output, error, events or [], request_id_var.get())
+        done: asyncio.Future[uuid.UUID | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(tenant_id, []).append((ending, done))
+        if tenant_id not in self._draining:
+            self._draining.add(tenant_id)
+            task = asyncio.get_running_loop().create_task(self._drain(tenant_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await done
+
+    async def _drain(self, tenant_id: uuid.UUID) -> None:
+        batch: list[tuple[Ending, asyncio.Future[uuid.UUID | None]]] = []
+        try:
+            while waiting := self._waiting.get(tenant_id):
+                batch, self._waiting[tenant_id] = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
+                await self._record(tenant_id, batch)
+        finally:  # stopped (cancelled) midway: no caller waits forever
+            for _, done in batch + self._waiting.pop(tenant_id, []):
+                if not done.done():
+                    done.cancel()
+            self._draining.discard(tenant_id)
+
+    async def close(self) -> None:
+        """Wait for the batches being recorded."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _record(
+        self, tenant_id: uuid.UUID, batch: list[tuple[Ending, asyncio.Future[uuid.UUID | None]]]
+    ) -> None:
+        try:
+            recorded = await finish_many(self.db, tenant_id, [ending for ending, _ in batch])
+        except Exception:
+            logger.warning("recording %d run ends at once failed; one by one", len(batch), exc_info=True)
+            recorded = set()
+        for ending, done in batch:
+            outcome: uuid.UUID | BaseException | None = None
+            if ending.run_id not in recorded:
+                try:
+                    outcome = await finish_orm(
+                        self.db,
+                        tenant_id,
+                        ending.run_id,
+                        ending.status,
+                        ending.output,
+                        ending.error,
+                        ending.events,
+                    )
+                except Exception as exc:
+                    outcome = exc
+            if done.done():  # its caller was cancelled meanwhile
+                continue
+            if isinstance(outcome, BaseException):
+                done.set_exception(outcome)
+            else:
+                done.set_result(outcome)
 
 
 async def finish_orm(
@@ -183,4 +314,14 @@ async def waiting(
     return Executed(status, prune=status == "cancelled")
 
 
-__all__ = ["RUN_CHANNEL", "finish", "finish_orm", "stopped", "waiting"]
+__all__ = [
+    "MAX_BATCH",
+    "RUN_CHANNEL",
+    "Ending",
+    "Finisher",
+    "finish",
+    "finish_many",
+    "finish_orm",
+    "stopped",
+    "waiting",
+]

@@ -48,7 +48,7 @@ from smeflow.engine.runtime._claiming import any_held, claim, definition_of, quo
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
 from smeflow.engine.runtime._event_waits import event_answers
-from smeflow.engine.runtime._finishing import finish, stopped, waiting
+from smeflow.engine.runtime._finishing import Finisher, stopped, waiting
 from smeflow.engine.runtime._forms import form_answers
 from smeflow.engine.runtime._http import guarded_client
 from smeflow.engine.runtime._keys import thread_id
@@ -125,6 +125,7 @@ class Runtime:
                 "options": ENGINE_OPTIONS,
             },
         )
+        self._finisher = Finisher(db)
         self._saver: FirstRunSaver | None = None
         self._graphs: OrderedDict[GraphKey, Compiled] = OrderedDict()
         if settings is None:
@@ -142,6 +143,7 @@ class Runtime:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        await self._finisher.close()
         await self.stops.close()
         await self._pool.close()
         if self._own_http:
@@ -179,9 +181,9 @@ class Runtime:
         error: str | None,
         events: list[dict[str, Any]] | None = None,
     ) -> uuid.UUID | None:
-        """Record the run's end (see :func:`._finishing.finish`); the parent run it queued again,
-        for a sub-workflow run."""
-        return await finish(self.db, tenant_id, run_id, status, output, error, events)
+        """Record the run's end (see :class:`._finishing.Finisher`: batched with the tenant's runs
+        ending meanwhile); the parent run it queued again, for a sub-workflow run."""
+        return await self._finisher.finish(tenant_id, run_id, status, output, error, events)
 
     async def execute_run(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
         """Execute (or resume) a run to its end; returns its final status (``None``: nothing done)."""
