@@ -137,6 +137,9 @@ async def accept_run(
     )
     session.add(run)
     await session.flush()
+    if queue is not None:  # its job commits with it (and the workers hear of it then)
+        await insert_run_job(session, tenant_id, run.id)
+    # The audit event last: from here the tenant's audit head is locked until the commit.
     await record(
         session,
         tenant_id,
@@ -149,8 +152,6 @@ async def accept_run(
         | ({"order_key": order_key} if order_key is not None else {})
         | (details or {}),
     )
-    if queue is not None:  # its job commits with it (and the workers hear of it then)
-        await insert_run_job(session, tenant_id, run.id)
     return run
 
 
