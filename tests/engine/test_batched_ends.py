@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import orjson
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from sqlalchemy import select, text, update
@@ -15,9 +16,19 @@ from sqlalchemy import select, text, update
 from smeflow.audit import Actor, AuditEvent, verify_chain
 from smeflow.db import Database, DbScope
 from smeflow.engine.run_models import Run
-from smeflow.engine.runtime import RunQueue, Runtime, cancel_run, list_events, run_lock, start_run
+from smeflow.engine.runtime import (
+    HookCall,
+    RunQueue,
+    Runtime,
+    accept_hook,
+    cancel_run,
+    list_events,
+    run_lock,
+    start_run,
+)
 from smeflow.engine.runtime._finishing import Finisher
 from smeflow.engine.workflows import create_workflow, publish
+from smeflow.settings import Settings
 
 SYSTEM = Actor.system("tests")
 
@@ -167,3 +178,48 @@ async def test_a_first_execution_reads_no_checkpoint_and_a_later_one_does(
             await session.execute(update(Run).where(Run.id == run_id).values(status="running"))
         assert await runtime.execute_run(tenant_a, run_id) == "succeeded"
         assert reads  # a later execution reads its checkpoint
+
+
+async def test_webhook_calls_at_once_store_each_run_with_its_job_and_audit_event(
+    db: Database, settings: Settings, tenant_a: uuid.UUID, owner_conn: psycopg.Connection
+) -> None:
+    definition = three_steps() | {
+        "name": "Hooked",
+        "triggers": [{"kind": "webhook", "secret_required": False}],
+    }
+    async with db.transaction(DbScope.tenant(tenant_a)) as session:
+        workflow, problems = await create_workflow(session, SYSTEM, tenant_a, "Hooked", definition)
+        assert problems == []
+        await publish(session, SYSTEM, tenant_a, workflow.id)
+    async with Runtime(db) as runtime, RunQueue(runtime) as queue:
+        calls = [HookCall("alpha", "Hooked", orjson.dumps({"n": i})) for i in range(15)]
+        results = await asyncio.gather(*(accept_hook(db, settings, call, queue=queue) for call in calls))
+        assert all(result.created and result.status == "queued" for result in results)
+        ids = [result.run_id for result in results]
+        assert len(set(ids)) == 15
+        jobs = owner_conn.execute(
+            "SELECT args->>'run_id', lock, queueing_lock FROM engine.procrastinate_jobs"
+            " WHERE task_name = 'smeflow.execute_run' AND status = 'todo'"
+        ).fetchall()
+        assert sorted(jobs) == sorted((str(i), run_lock(i), run_lock(i)) for i in ids)
+        await queue.run_worker(wait=False)
+    async with db.transaction(DbScope.tenant(tenant_a)) as session:
+        assert (await verify_chain(session, tenant_a)).ok
+        runs = {run.id: run for run in (await session.execute(select(Run))).scalars()}
+        started = (
+            await session.execute(select(AuditEvent).where(AuditEvent.action == "run.started"))
+        ).scalars()
+        data = {event.target_id: event.data for event in started}
+    assert {run_id: (runs[run_id].status, runs[run_id].input) for run_id in ids} == {
+        run_id: ("succeeded", {"n": i}) for i, run_id in enumerate(ids)
+    }
+    assert data == {
+        str(run_id): {
+            "workflow_id": str(workflow.id),
+            "version": 1,
+            "created_by": "webhook:unsigned",
+            "trigger": "webhook",
+            "idempotency_key": None,
+        }
+        for run_id in ids
+    }

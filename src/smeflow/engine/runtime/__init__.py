@@ -91,7 +91,13 @@ Key contracts:
   ``X-SMEFlow-Timestamp`` within 5 minutes, constant-time compare; :func:`sign`), else 401 and
   nothing stored. The secret is sealed at rest and shown once, by
   :func:`rotate_webhook_secret`. An ``Idempotency-Key`` claims a unique trigger key: the same
-  key within 24 h returns the first run. One transaction, the run's job included.
+  key within 24 h returns the first run. The run, its job and its audit event commit together
+  (with the tenant's other runs accepted meanwhile, in one transaction: see :mod:`._accepts`)
+  before the call is answered.
+* Every run's start and end appends to its tenant's audit chain, whose head is locked until
+  commit: the runs of a tenant accepted by webhook, or ending, at about the same time are
+  written in one transaction per batch (group commit, :mod:`._batching`), each still with its
+  own audit event in the same transaction as its change.
 * Schedule trigger: publishing registers the version's schedules (``engine.schedules``); one
   ``smeflow.fire_schedule`` job per (workflow, fire time) (``schedule_at``, queueing lock
   :func:`fire_lock`) starts the run (input ``{}``, created by ``schedule:<cron>``) under the

@@ -2,20 +2,19 @@
 a step boundary (cancelled or paused as asked) or waits.
 
 Runs that ended are recorded by :class:`Finisher`, in one transaction of two round trips for all
-the runs of a tenant that end while the previous such transaction commits (group commit: the
-tenant's audit head, which every run's start and end must lock, is locked once per batch, not
-once per run). One statement marks them ended (each unless it was cancelled meanwhile), writes
-their collected step events, tells :data:`RUN_CHANNEL` (at commit) and advances the tenant's
-audit head by their number; then their audit events (``run.succeeded`` / ``run.failed``) and
-``COMMIT``. Each run's end and its audit event commit together. A sub-workflow run (whose parent
-is queued again in the same transaction, its row locked before the audit head) and a run
-cancelled meanwhile take the ORM path (:func:`finish_orm`) instead: the same outcome, more
-statements; so does a run whose batch failed.
+the runs of a tenant that end while the previous such transaction commits (group commit, see
+:mod:`._batching`: the tenant's audit head, which every run's start and end must lock, is locked
+once per batch, not once per run). One statement marks them ended (each unless it was cancelled
+meanwhile), writes their collected step events, tells :data:`RUN_CHANNEL` (at commit) and
+advances the tenant's audit head by their number; then their audit events (``run.succeeded`` /
+``run.failed``) and ``COMMIT``. Each run's end and its audit event commit together. A
+sub-workflow run (whose parent is queued again in the same transaction, its row locked before
+the audit head) and a run cancelled meanwhile take the ORM path (:func:`finish_orm`) instead:
+the same outcome, more statements; so does a run whose batch failed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from smeflow.core.context import request_id_var
 from smeflow.db import Database, DbScope
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._approvals import mark_waiting
+from smeflow.engine.runtime._batching import ALONE, TenantBatcher
 from smeflow.engine.runtime._chain import ChainEvent, advance_head_sql, append_events, head_parameters
 from smeflow.engine.runtime._outcomes import Executed
 from smeflow.engine.runtime._records import EVENT_COLUMNS, insert_events
@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 #: PostgreSQL channel told ``"<tenant> <run> <status>"`` when a run finishes (at commit)
 RUN_CHANNEL = "smeflow_runs"
-#: runs recorded in one transaction at most
-MAX_BATCH = 100
 
 _FINISH = (
     """
@@ -154,16 +152,22 @@ async def finish(
     return await finish_orm(db, tenant_id, run_id, status, output, error, events)
 
 
-class Finisher:
+class Finisher(TenantBatcher[Ending, "uuid.UUID | None"]):
     """Records the ends of runs, batching the runs of a tenant that end at about the same time
-    (see the module docstring): :meth:`finish` returns once the run's end has committed. One per
-    runtime (per process)."""
+    (see the module docstring and :mod:`._batching`): :meth:`finish` returns once the run's end
+    has committed. One per runtime (per process)."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
-        self._waiting: dict[uuid.UUID, list[tuple[Ending, asyncio.Future[uuid.UUID | None]]]] = {}
-        self._draining: set[uuid.UUID] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        async def many(tenant_id: uuid.UUID, endings: list[Ending]) -> list[Any]:
+            recorded = await finish_many(db, tenant_id, endings)
+            return [None if ending.run_id in recorded else ALONE for ending in endings]
+
+        async def one(tenant_id: uuid.UUID, ending: Ending) -> uuid.UUID | None:
+            return await finish_orm(
+                db, tenant_id, ending.run_id, ending.status, ending.output, ending.error, ending.events
+            )
+
+        super().__init__("run-ends", many, one)
 
     async def finish(
         self,
@@ -176,61 +180,7 @@ class Finisher:
     ) -> uuid.UUID | None:
         """:func:`finish`, in the tenant's next batch."""
         ending = Ending(run_id, status, output, error, events or [], request_id_var.get())
-        done: asyncio.Future[uuid.UUID | None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(tenant_id, []).append((ending, done))
-        if tenant_id not in self._draining:
-            self._draining.add(tenant_id)
-            task = asyncio.get_running_loop().create_task(self._drain(tenant_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await done
-
-    async def _drain(self, tenant_id: uuid.UUID) -> None:
-        batch: list[tuple[Ending, asyncio.Future[uuid.UUID | None]]] = []
-        try:
-            while waiting := self._waiting.get(tenant_id):
-                batch, self._waiting[tenant_id] = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
-                await self._record(tenant_id, batch)
-        finally:  # stopped (cancelled) midway: no caller waits forever
-            for _, done in batch + self._waiting.pop(tenant_id, []):
-                if not done.done():
-                    done.cancel()
-            self._draining.discard(tenant_id)
-
-    async def close(self) -> None:
-        """Wait for the batches being recorded."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def _record(
-        self, tenant_id: uuid.UUID, batch: list[tuple[Ending, asyncio.Future[uuid.UUID | None]]]
-    ) -> None:
-        try:
-            recorded = await finish_many(self.db, tenant_id, [ending for ending, _ in batch])
-        except Exception:
-            logger.warning("recording %d run ends at once failed; one by one", len(batch), exc_info=True)
-            recorded = set()
-        for ending, done in batch:
-            outcome: uuid.UUID | BaseException | None = None
-            if ending.run_id not in recorded:
-                try:
-                    outcome = await finish_orm(
-                        self.db,
-                        tenant_id,
-                        ending.run_id,
-                        ending.status,
-                        ending.output,
-                        ending.error,
-                        ending.events,
-                    )
-                except Exception as exc:
-                    outcome = exc
-            if done.done():  # its caller was cancelled meanwhile
-                continue
-            if isinstance(outcome, BaseException):
-                done.set_exception(outcome)
-            else:
-                done.set_result(outcome)
+        return await self.submit(tenant_id, ending)
 
 
 async def finish_orm(
@@ -315,7 +265,6 @@ async def waiting(
 
 
 __all__ = [
-    "MAX_BATCH",
     "RUN_CHANNEL",
     "Ending",
     "Finisher",

@@ -26,6 +26,16 @@ _DEFER = (
 _ENGINE_BACK = "SELECT set_config('search_path', substr(current_setting('search_path'), 9), true)"
 
 
+def search_path_engine_first() -> str:
+    """The statement that puts ``engine`` first in the transaction's ``search_path``."""
+    return _ENGINE_FIRST
+
+
+def search_path_restored() -> str:
+    """The statement that undoes :func:`search_path_engine_first`."""
+    return _ENGINE_BACK
+
+
 def run_lock(run_id: uuid.UUID) -> str:
     """The queue lock of a run's jobs: one job of a run executes at a time."""
     return f"run:{run_id}"
@@ -46,4 +56,11 @@ async def insert_run_job(session: AsyncSession, tenant_id: uuid.UUID, run_id: uu
         await driver.execute(_ENGINE_BACK)
 
 
-__all__ = ["EXECUTE_RUN", "QUEUE", "insert_run_job", "run_lock"]
+__all__ = [
+    "EXECUTE_RUN",
+    "QUEUE",
+    "insert_run_job",
+    "run_lock",
+    "search_path_engine_first",
+    "search_path_restored",
+]

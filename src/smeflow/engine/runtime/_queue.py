@@ -60,6 +60,7 @@ from procrastinate.jobs import Status
 from procrastinate.manager import get_channel_for_queues
 
 from smeflow.core import utcnow
+from smeflow.engine.runtime._accepts import Acceptor
 from smeflow.engine.runtime._approvals import expire_due
 from smeflow.engine.runtime._jobs import EXECUTE_RUN, run_lock
 from smeflow.engine.runtime._runtime import ENGINE_OPTIONS, Runtime, engine_conninfo
@@ -154,6 +155,8 @@ class RunQueue:
         )
         self.app = procrastinate.App(connector=connector)
         self._pending: set[asyncio.Task[None]] = set()
+        #: new runs accepted by this process (webhook calls), stored in batches per tenant
+        self.accepts = Acceptor(runtime.db, self)
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._timer_keys = itertools.count()
         self._poke_queued = False
@@ -194,6 +197,7 @@ class RunQueue:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        await self.accepts.close()
         await self.wait_deferred()
         await self.app.close_async()
 

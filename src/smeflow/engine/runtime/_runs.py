@@ -147,12 +147,25 @@ async def accept_run(
         "run.started",
         "run",
         str(run.id),
+        started_details(workflow_id, version, created_by, order_key, details),
+    )
+    return run
+
+
+def started_details(
+    workflow_id: uuid.UUID,
+    version: int,
+    created_by: str | None,
+    order_key: str | None,
+    details: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The data of a run's ``run.started`` audit event."""
+    return (
         {"workflow_id": str(workflow_id), "version": version}
         | ({"created_by": created_by} if created_by else {})
         | ({"order_key": order_key} if order_key is not None else {})
-        | (details or {}),
+        | (details or {})
     )
-    return run
 
 
 def _defer_after_commit(
