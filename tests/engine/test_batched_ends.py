@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import psycopg
+import pytest
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from sqlalchemy import select, text, update
 
@@ -74,7 +75,7 @@ async def audited(db: Database, tenant: uuid.UUID, action: str) -> list[str]:
 
 
 async def test_runs_ending_together_are_each_recorded_once_and_the_chain_verifies(
-    db: Database, tenant_a: uuid.UUID, tenant_b: uuid.UUID
+    db: Database, tenant_a: uuid.UUID, tenant_b: uuid.UUID, caplog: pytest.LogCaptureFixture
 ) -> None:
     workflows = {tenant: await published(db, tenant) for tenant in (tenant_a, tenant_b)}
     runs = {tenant: await accepted(db, tenant, workflows[tenant], 12) for tenant in (tenant_a, tenant_b)}
@@ -83,6 +84,7 @@ async def test_runs_ending_together_are_each_recorded_once_and_the_chain_verifie
             *(runtime.execute_run(tenant, run) for tenant, ids in runs.items() for run in ids)
         )
     assert statuses == ["succeeded"] * 24
+    assert not [r for r in caplog.records if "one at a time" in r.getMessage()]  # batched, not the fallback
     for tenant, ids in runs.items():
         async with db.transaction(DbScope.tenant(tenant)) as session:
             report = await verify_chain(session, tenant)
@@ -181,7 +183,11 @@ async def test_a_first_execution_reads_no_checkpoint_and_a_later_one_does(
 
 
 async def test_webhook_calls_at_once_store_each_run_with_its_job_and_audit_event(
-    db: Database, settings: Settings, tenant_a: uuid.UUID, owner_conn: psycopg.Connection
+    db: Database,
+    settings: Settings,
+    tenant_a: uuid.UUID,
+    owner_conn: psycopg.Connection,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     definition = three_steps() | {
         "name": "Hooked",
@@ -203,6 +209,7 @@ async def test_webhook_calls_at_once_store_each_run_with_its_job_and_audit_event
         ).fetchall()
         assert sorted(jobs) == sorted((str(i), run_lock(i), run_lock(i)) for i in ids)
         await queue.run_worker(wait=False)
+    assert not [r for r in caplog.records if "one at a time" in r.getMessage()]  # batched, not the fallback
     async with db.transaction(DbScope.tenant(tenant_a)) as session:
         assert (await verify_chain(session, tenant_a)).ok
         runs = {run.id: run for run in (await session.execute(select(Run))).scalars()}

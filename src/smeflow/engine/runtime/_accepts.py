@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 _DEFER_JOBS = """
 SELECT procrastinate_defer_jobs_v1(ARRAY(
     SELECT ROW(%(queue)s, %(task)s, 0, 'run:' || r.id::text, 'run:' || r.id::text,
-               jsonb_build_object('tenant_id', %(tenant_text)s, 'run_id', r.id::text),
+               jsonb_build_object('tenant_id', %(tenant_text)s::text, 'run_id', r.id::text),
                NULL)::procrastinate_job_to_defer_v1
       FROM jsonb_to_recordset(%(runs)s::jsonb) AS r(ord integer, id uuid)
      ORDER BY r.ord
