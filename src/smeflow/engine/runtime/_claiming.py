@@ -1,10 +1,9 @@
 """Claiming a run for execution: one transaction, one round trip.
 
 The worker about to execute a run sends, in one pipeline: ``BEGIN``, the tenant binding, the
-tenant's admission lock (:func:`._admission.lock_tenant`'s lock, taken *before* the statement so
-its snapshot sees every claim that committed before), one statement that locks the run's row,
-decides and records the outcome, and ``COMMIT``. The decision is the one
-:func:`._admission.blocked` makes, in SQL:
+tenant's admission lock (:data:`._admission.LOCK_TENANT`, taken *before* the statement so its
+snapshot sees every claim that committed before), one statement that locks the run's row,
+decides (:data:`._admission.VERDICT`) and records the outcome, and ``COMMIT``:
 
 * a finished or paused run, or one with a stop request: nothing here (a stop request is applied
   by :func:`stop_at_claim`, through the ORM, with its audit event: rare);
@@ -30,17 +29,16 @@ from sqlalchemy import select
 from smeflow.core import utcnow
 from smeflow.db import Database, DbScope
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
-from smeflow.engine.runtime._admission import ADMISSION_LOCK
+from smeflow.engine.runtime._admission import ADMISSION_LOCK, LOCK_TENANT, VERDICT
 from smeflow.engine.runtime._outcomes import Claimed, Executed
 from smeflow.engine.runtime._stops import apply_stop_request
 
 logger = logging.getLogger(__name__)
 
-_LOCK_TENANT = "SELECT pg_advisory_xact_lock(%(space)s, hashtext(%(tenant_text)s))"
-
 # One statement: lock the run, decide, record the decision, return what the execution needs.
 # ``quotas``: the tiers' ``concurrent_runs`` (NULL: no limit); ``fallback``: an unknown tier's.
-_CLAIM = """
+_CLAIM = (
+    """
 WITH target AS MATERIALIZED (
     SELECT status, stop_request, started_at, order_key, created_at, workflow_id, version, input
       FROM runs WHERE tenant_id = %(tenant)s AND id = %(run)s
@@ -49,24 +47,9 @@ WITH target AS MATERIALIZED (
     SELECT (SELECT count(*) FROM runs WHERE tenant_id = %(tenant)s AND status = 'running') AS running,
            coalesce((SELECT tier FROM tenants WHERE id = %(tenant)s), 'free') AS tier
 ), verdict AS MATERIALIZED (
-    SELECT t.*, c.running,
-           CASE
-             WHEN t.status IN ('succeeded', 'failed', 'cancelled', 'paused')
-                  OR t.stop_request IS NOT NULL THEN 'other'
-             WHEN t.status = 'running' THEN 'go'
-             WHEN %(quotas)s::jsonb IS NOT NULL
-                  AND c.running >= CASE WHEN %(quotas)s::jsonb ? c.tier
-                                        THEN (%(quotas)s::jsonb ->> c.tier)::bigint
-                                        ELSE %(fallback)s::bigint END THEN 'quota'
-             WHEN t.order_key IS NOT NULL AND EXISTS (
-                    SELECT 1 FROM runs o
-                     WHERE o.tenant_id = %(tenant)s AND o.order_key = t.order_key AND o.id <> %(run)s
-                       AND (o.status = 'running'
-                            OR (o.status = 'queued'
-                                AND (o.created_at, o.id) < (t.created_at, %(run)s::uuid)))
-                  ) THEN 'order'
-             ELSE 'go'
-           END AS verdict
+    SELECT t.*, c.running, """
+    + VERDICT
+    + """ AS verdict
       FROM target t CROSS JOIN counts c
 ), moved AS (
     UPDATE runs r
@@ -90,6 +73,7 @@ SELECT v.verdict, v.started_at IS NULL, v.workflow_id, v.version, v.input, v.run
        ) END
   FROM verdict v
 """
+)
 
 
 def quota_parameters(quotas: Mapping[str, int] | None, fallback: int | None) -> tuple[str | None, int | None]:
@@ -116,7 +100,7 @@ async def claim(
         "now": utcnow(),
     }
     async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
-        await conn.execute(_LOCK_TENANT, params)
+        await conn.execute(LOCK_TENANT, params)
         cursor = await conn.execute(_CLAIM, params)
     row = await cursor.fetchone()
     if row is None:
