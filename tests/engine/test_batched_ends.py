@@ -118,7 +118,7 @@ async def test_a_run_cancelled_before_its_end_is_recorded_stays_cancelled_in_its
         finisher.finish(tenant_a, cancelled, "succeeded", {"n": 2}, None),
     )
     await finisher.close()
-    assert list(parents) == [None, None]
+    assert [ended.parent for ended in parents] == [None, None]
     async with db.transaction(DbScope.tenant(tenant_a)) as session:
         assert (await verify_chain(session, tenant_a)).ok
         status = {
@@ -230,3 +230,37 @@ async def test_webhook_calls_at_once_store_each_run_with_its_job_and_audit_event
         }
         for run_id in ids
     }
+
+
+async def test_a_pipelined_transaction_that_fails_leaves_nothing_and_its_connection_as_it_was(
+    db: Database, tenant_a: uuid.UUID
+) -> None:
+    workflow = await published(db, tenant_a)
+    (run_id,) = await accepted(db, tenant_a, workflow, 1)
+    move = "UPDATE runs SET status = 'failed' WHERE tenant_id = %(tenant)s AND id = %(run)s"
+    scope = DbScope.tenant(tenant_a)
+
+    async def raising_block() -> None:
+        async with db.pipeline(scope) as conn:
+            await conn.execute(move, {"tenant": tenant_a, "run": run_id})
+            raise RuntimeError("the block fails")
+
+    async def failing_statement() -> None:
+        async with db.pipeline(scope) as conn:
+            await conn.execute(move, {"tenant": tenant_a, "run": run_id})
+            await (await conn.execute("SELECT 1 / 0")).fetchone()
+
+    async def raising_orm_block() -> None:  # rolled back: the connection is not left in autocommit
+        async with db.transaction(scope) as session:
+            await session.execute(update(Run).where(Run.id == run_id).values(status="failed"))
+            raise RuntimeError("the ORM block fails")
+
+    for _ in range(3):  # the pool's connections, one after the other
+        with pytest.raises(RuntimeError):
+            await raising_block()
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            await failing_statement()
+        with pytest.raises(RuntimeError):
+            await raising_orm_block()
+    async with db.transaction(scope) as session:
+        assert (await session.execute(select(Run.status).where(Run.id == run_id))).scalar_one() == "queued"

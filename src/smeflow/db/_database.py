@@ -129,12 +129,28 @@ class Database:
         pipeline mode: statements are queued (``BEGIN``, the binding, what the block executes,
         ``COMMIT``) and sent together; reading a result waits for what was queued before it.
         Commits when the block ends, rolls back on error. For hot paths with hand-written SQL."""
+        async with self.pipelined() as pipelined, pipelined.transaction(scope) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def pipelined(self) -> AsyncIterator[Pipelined]:
+        """A pooled connection's bare psycopg connection in pipeline mode, for several transactions
+        (:meth:`Pipelined.transaction`) sent together: what is queued after a transaction's
+        ``COMMIT`` goes in the same round trip. The connection is in autocommit mode meanwhile so
+        that psycopg adds no ``BEGIN`` (and no round trip) of its own: each transaction is an
+        explicit ``BEGIN`` … ``COMMIT``, and one left open by an error is rolled back here."""
         async with self.engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
             assert isinstance(driver, psycopg.AsyncConnection)
-            async with driver.pipeline(), driver.transaction():
-                await bind_scope(driver, scope)
-                yield driver
+            await driver.set_autocommit(True)
+            try:
+                async with driver.pipeline():
+                    yield Pipelined(driver)
+            finally:
+                if driver.pgconn.status == psycopg.pq.ConnStatus.OK:
+                    if driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        await driver.execute("ROLLBACK")
+                    await driver.set_autocommit(False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -144,6 +160,23 @@ class Database:
         if self.embedded is not None:
             self.embedded.stop()
             self.embedded = None
+
+
+class Pipelined:
+    """A bare psycopg connection in pipeline mode (:meth:`Database.pipelined`)."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self.connection = connection
+
+    @asynccontextmanager
+    async def transaction(self, scope: DbScope) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A transaction bound to ``scope`` (:func:`bind_scope`): ``BEGIN``, the binding, what the
+        block executes, ``COMMIT``, all queued (sent with the pipeline's next round trip). An
+        error in the block skips the ``COMMIT``: :meth:`Database.pipelined` rolls back."""
+        await self.connection.execute("BEGIN")
+        await bind_scope(self.connection, scope)
+        yield self.connection
+        await self.connection.execute("COMMIT")
 
 
 async def bind_scope(target: AsyncSession | psycopg.AsyncConnection[Any], scope: DbScope) -> None:
@@ -198,6 +231,7 @@ def ensure_database(server_url: URL, name: str) -> None:
 
 __all__ = [
     "Database",
+    "Pipelined",
     "bind_scope",
     "notify",
     "DbScope",

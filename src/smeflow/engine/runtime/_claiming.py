@@ -140,7 +140,8 @@ async def stop_at_claim(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -
         return Executed(status, prune=status == "cancelled")
 
 
-_ANY_HELD = (
+#: whether admission holds back any queued run of the tenant (parameter ``tenant``)
+ANY_HELD = (
     "SELECT EXISTS (SELECT 1 FROM runs WHERE tenant_id = %(tenant)s AND status = 'queued'"
     " AND held_at IS NOT NULL)"
 )
@@ -150,7 +151,7 @@ async def any_held(db: Database, tenant_id: uuid.UUID) -> bool:
     """Whether admission holds back any queued run of the tenant (one indexed read): when none
     is, the end of a run has nothing to kick."""
     async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
-        cursor = await conn.execute(_ANY_HELD, {"tenant": tenant_id})
+        cursor = await conn.execute(ANY_HELD, {"tenant": tenant_id})
     row = await cursor.fetchone()
     return bool(row and row[0])
 
@@ -161,4 +162,4 @@ def definition_of(claimed: Claimed) -> dict[str, Any]:
     return parsed
 
 
-__all__ = ["any_held", "claim", "definition_of", "quota_parameters", "stop_at_claim"]
+__all__ = ["ANY_HELD", "any_held", "claim", "definition_of", "quota_parameters", "stop_at_claim"]

@@ -31,7 +31,8 @@ from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._approvals import mark_waiting
 from smeflow.engine.runtime._batching import ALONE, TenantBatcher
 from smeflow.engine.runtime._chain import ChainEvent, advance_head_sql, append_events, head_parameters
-from smeflow.engine.runtime._outcomes import Executed
+from smeflow.engine.runtime._claiming import ANY_HELD
+from smeflow.engine.runtime._outcomes import Ended, Executed
 from smeflow.engine.runtime._records import EVENT_COLUMNS, insert_events
 from smeflow.engine.runtime._stops import apply_stop_request
 from smeflow.engine.runtime._subworkflows import children_of, wake_parent
@@ -88,10 +89,14 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-async def finish_many(db: Database, tenant_id: uuid.UUID, endings: list[Ending]) -> set[uuid.UUID]:
+async def finish_many(
+    db: Database, tenant_id: uuid.UUID, endings: list[Ending]
+) -> tuple[set[uuid.UUID], bool]:
     """Record the ends of the tenant's ``endings`` in one transaction (see the module docstring);
-    the runs recorded. The others (cancelled meanwhile, sub-workflow runs) are left untouched,
-    for :func:`finish_orm`."""
+    the runs recorded, and whether the tenant had runs admission held back once they had
+    committed (read in a second transaction sent in the same round trip as the first's
+    ``COMMIT``). The others (cancelled meanwhile, sub-workflow runs) are left untouched, for
+    :func:`finish_orm`."""
     runs = [
         {
             "ord": index,
@@ -114,24 +119,29 @@ async def finish_many(db: Database, tenant_id: uuid.UUID, endings: list[Ending])
         "now": utcnow(),
         "channel": RUN_CHANNEL,
     }
-    async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
-        row = await (await conn.execute(_FINISH, params)).fetchone()
-        assert row is not None
-        ended: list[int] = row[0] or []
-        if ended:
-            audit = [
-                ChainEvent(
-                    Actor("workflow_run", str(endings[index].run_id)),
-                    f"run.{endings[index].status}",
-                    "run",
-                    str(endings[index].run_id),
-                    {"error": endings[index].error} if endings[index].error else {},
-                    endings[index].request_id,
-                )
-                for index in ended
-            ]
-            await append_events(conn, tenant_id, (row[1], row[2]), audit)
-    return {endings[index].run_id for index in ended}
+    scope = DbScope.tenant(tenant_id)
+    async with db.pipelined() as pipelined:
+        async with pipelined.transaction(scope) as conn:
+            row = await (await conn.execute(_FINISH, params)).fetchone()
+            assert row is not None
+            ended: list[int] = row[0] or []
+            if ended:
+                audit = [
+                    ChainEvent(
+                        Actor("workflow_run", str(endings[index].run_id)),
+                        f"run.{endings[index].status}",
+                        "run",
+                        str(endings[index].run_id),
+                        {"error": endings[index].error} if endings[index].error else {},
+                        endings[index].request_id,
+                    )
+                    for index in ended
+                ]
+                await append_events(conn, tenant_id, (row[1], row[2]), audit)
+        async with pipelined.transaction(scope) as conn:  # after the commit above: what it left
+            held = await conn.execute(ANY_HELD, {"tenant": tenant_id})
+    found = await held.fetchone()
+    return {endings[index].run_id for index in ended}, bool(found and found[0])
 
 
 async def finish(
@@ -147,24 +157,26 @@ async def finish(
     a sub-workflow run's parent is queued again in the same transaction (its id is returned,
     for the queue to defer its job). A run cancelled meanwhile stays cancelled."""
     ending = Ending(run_id, status, output, error, events or [], request_id_var.get())
-    if run_id in await finish_many(db, tenant_id, [ending]):
+    if run_id in (await finish_many(db, tenant_id, [ending]))[0]:
         return None
     return await finish_orm(db, tenant_id, run_id, status, output, error, events)
 
 
-class Finisher(TenantBatcher[Ending, "uuid.UUID | None"]):
+class Finisher(TenantBatcher[Ending, Ended]):
     """Records the ends of runs, batching the runs of a tenant that end at about the same time
     (see the module docstring and :mod:`._batching`): :meth:`finish` returns once the run's end
     has committed. One per runtime (per process)."""
 
     def __init__(self, db: Database) -> None:
         async def many(tenant_id: uuid.UUID, endings: list[Ending]) -> list[Any]:
-            recorded = await finish_many(db, tenant_id, endings)
-            return [None if ending.run_id in recorded else ALONE for ending in endings]
+            recorded, held = await finish_many(db, tenant_id, endings)
+            return [Ended(None, held) if ending.run_id in recorded else ALONE for ending in endings]
 
-        async def one(tenant_id: uuid.UUID, ending: Ending) -> uuid.UUID | None:
-            return await finish_orm(
-                db, tenant_id, ending.run_id, ending.status, ending.output, ending.error, ending.events
+        async def one(tenant_id: uuid.UUID, ending: Ending) -> Ended:
+            return Ended(
+                await finish_orm(
+                    db, tenant_id, ending.run_id, ending.status, ending.output, ending.error, ending.events
+                )
             )
 
         super().__init__("run-ends", many, one)
@@ -177,7 +189,7 @@ class Finisher(TenantBatcher[Ending, "uuid.UUID | None"]):
         output: dict[str, Any] | None,
         error: str | None,
         events: list[dict[str, Any]] | None = None,
-    ) -> uuid.UUID | None:
+    ) -> Ended:
         """:func:`finish`, in the tenant's next batch."""
         ending = Ending(run_id, status, output, error, events or [], request_id_var.get())
         return await self.submit(tenant_id, ending)

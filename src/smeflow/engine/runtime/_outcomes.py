@@ -29,12 +29,23 @@ class Executed:
     start yet); for a run waiting at a ``wait`` step, when to wake it; the runs of the tenant it
     queued (the child runs its sub-workflow steps wait for, the parent of a sub-workflow run that
     ended), whose jobs the queue defers; ``prune``: the run has ended, keep only its last
-    checkpoint."""
+    checkpoint; ``kick``: the tenant may have runs admission held back, for the queue to start
+    now that this one has left its slot (``False``: none was held when it ended)."""
 
     status: str | None
     wake_at: datetime | None = None
     queued: tuple[uuid.UUID, ...] = ()
     prune: bool = False
+    kick: bool = True
 
 
-__all__ = ["Claimed", "Executed"]
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A run's end recorded: the parent run it queued again (a sub-workflow run's), and whether
+    the tenant had runs admission held back once it had committed."""
+
+    parent: uuid.UUID | None
+    held: bool = True
+
+
+__all__ = ["Claimed", "Ended", "Executed"]

@@ -169,7 +169,7 @@ class RunQueue:
                 await self.defer_run(tenant, other)
             if executed.wake_at is not None:  # waits at a wait step: wake it when it is due
                 await self.defer_wake(tenant, run, executed.wake_at)
-            if executed.status is not None:  # it left its slot (and its order key) to the next
+            if executed.status is not None and executed.kick:  # it left its slot (and key) to the next
                 await self.start_next(tenant)
 
         @self.app.task(name=FIRE_SCHEDULE)

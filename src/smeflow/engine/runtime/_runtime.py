@@ -183,7 +183,7 @@ class Runtime:
     ) -> uuid.UUID | None:
         """Record the run's end (see :class:`._finishing.Finisher`: batched with the tenant's runs
         ending meanwhile); the parent run it queued again, for a sub-workflow run."""
-        return await self._finisher.finish(tenant_id, run_id, status, output, error, events)
+        return (await self._finisher.finish(tenant_id, run_id, status, output, error, events)).parent
 
     async def execute_run(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
         """Execute (or resume) a run to its end; returns its final status (``None``: nothing done)."""
@@ -285,10 +285,11 @@ class Runtime:
             error = _INTERNAL
         finally:
             self.saver.forget(config)
-        parent = await self._finish(tenant_id, run_id, status, output, error, events)
+        ended = await self._finisher.finish(tenant_id, run_id, status, output, error, events)
         # A first execution with ``exit`` durability that ran to its end wrote one checkpoint.
         prune = not (claimed.fresh and compiled.durability == "exit")
-        return Executed(status, queued=(parent,) if parent else (), prune=prune)
+        queued = (ended.parent,) if ended.parent else ()
+        return Executed(status, queued=queued, prune=prune, kick=ended.held)
 
     async def is_unfinished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> bool:
         """Whether the run exists and is ``queued`` or ``running`` (one a job must still execute)."""
