@@ -13,7 +13,10 @@ decides (:data:`._admission.VERDICT`) and records the outcome, and ``COMMIT``:
   order key is unfinished: then it stays ``queued`` and is marked held (``held_at``).
 
 A claimed run comes with its version's definition (JSON text: parsed only when its graph is not
-cached) and the number of its next step event.
+cached) and the number of its next step event. The claim's commit does not wait for its WAL flush
+(``synchronous_commit`` off for that transaction alone): a claim lost in a database crash is a
+worker that died before claiming, and every durable write of the execution after it flushes it
+first.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ from smeflow.engine.runtime._outcomes import Claimed, Executed
 from smeflow.engine.runtime._stops import apply_stop_request
 
 logger = logging.getLogger(__name__)
+
+# The claim's commit does not wait for its WAL flush. Nothing is lost by it: if the database
+# crashed before the flush, the run is as it was before the claim (a worker that died before
+# claiming: the sweeper takes over), and anything durable the execution writes after it (a
+# journal row, a checkpoint, the run's end) is later in the WAL, so its flush makes the claim
+# durable first.
+_NO_FLUSH_WAIT = "SELECT set_config('synchronous_commit', 'off', true)"
 
 # One statement: lock the run, decide, record the decision, return what the execution needs.
 # ``quotas``: the tiers' ``concurrent_runs`` (NULL: no limit); ``fallback``: an unknown tier's.
@@ -100,6 +110,7 @@ async def claim(
         "now": utcnow(),
     }
     async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
+        await conn.execute(_NO_FLUSH_WAIT)
         await conn.execute(LOCK_TENANT, params)
         cursor = await conn.execute(_CLAIM, params)
     row = await cursor.fetchone()
