@@ -34,16 +34,10 @@ from smeflow.db import Database, DbScope
 from smeflow.engine.run_models import FINISHED_STATUSES, Run
 from smeflow.engine.runtime._admission import ADMISSION_LOCK, LOCK_TENANT, VERDICT
 from smeflow.engine.runtime._outcomes import Claimed, Executed
+from smeflow.engine.runtime._records import NO_FLUSH_WAIT
 from smeflow.engine.runtime._stops import apply_stop_request
 
 logger = logging.getLogger(__name__)
-
-# The claim's commit does not wait for its WAL flush. Nothing is lost by it: if the database
-# crashed before the flush, the run is as it was before the claim (a worker that died before
-# claiming: the sweeper takes over), and anything durable the execution writes after it (a
-# journal row, a checkpoint, the run's end) is later in the WAL, so its flush makes the claim
-# durable first.
-_NO_FLUSH_WAIT = "SELECT set_config('synchronous_commit', 'off', true)"
 
 # One statement: lock the run, decide, record the decision, return what the execution needs.
 # ``quotas``: the tiers' ``concurrent_runs`` (NULL: no limit); ``fallback``: an unknown tier's.
@@ -110,7 +104,10 @@ async def claim(
         "now": utcnow(),
     }
     async with db.pipeline(DbScope.tenant(tenant_id)) as conn:
-        await conn.execute(_NO_FLUSH_WAIT)
+        # Not waiting for the claim's flush loses nothing: if the database crashed before it, the
+        # run is as it was before the claim (a worker that died before claiming), and anything
+        # durable the execution writes after it is later in the WAL, so its flush comes first.
+        await conn.execute(NO_FLUSH_WAIT)
         await conn.execute(LOCK_TENANT, params)
         cursor = await conn.execute(_CLAIM, params)
     row = await cursor.fetchone()
