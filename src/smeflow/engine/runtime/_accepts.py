@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from smeflow.audit import Actor
+from smeflow.core.context import request_id_var
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime._batching import TenantBatcher
 from smeflow.engine.runtime._chain import ChainEvent, advance_head_sql, append_events, head_parameters
@@ -127,6 +128,13 @@ class Acceptor(TenantBatcher[Accepting, uuid.UUID]):
             return await accept_many(db, tenant_id, runs)
 
         async def one(tenant_id: uuid.UUID, run: Accepting) -> uuid.UUID:
+            token = request_id_var.set(run.request_id)  # its audit event names its own request
+            try:
+                return await alone(tenant_id, run)
+            finally:
+                request_id_var.reset(token)
+
+        async def alone(tenant_id: uuid.UUID, run: Accepting) -> uuid.UUID:
             async with db.transaction(DbScope.tenant(tenant_id)) as session:
                 stored = await accept_run(
                     session,

@@ -173,11 +173,21 @@ class Finisher(TenantBatcher[Ending, Ended]):
             return [Ended(None, held) if ending.run_id in recorded else ALONE for ending in endings]
 
         async def one(tenant_id: uuid.UUID, ending: Ending) -> Ended:
-            return Ended(
-                await finish_orm(
-                    db, tenant_id, ending.run_id, ending.status, ending.output, ending.error, ending.events
+            token = request_id_var.set(ending.request_id)  # its audit event names its own request
+            try:
+                return Ended(
+                    await finish_orm(
+                        db,
+                        tenant_id,
+                        ending.run_id,
+                        ending.status,
+                        ending.output,
+                        ending.error,
+                        ending.events,
+                    )
                 )
-            )
+            finally:
+                request_id_var.reset(token)
 
         super().__init__("run-ends", many, one)
 
