@@ -8,7 +8,8 @@ at concurrency 10.
 
 Then, with real processes on the same PostgreSQL (see ``bench/flow.py``): (b) webhook → run
 finished throughput and latency of a 5-node workflow at 1, 10 and 50 clients with 1 and 2 worker
-processes; (c) approval decision → run finished; (d) timer lateness.
+processes, with the CPU time per run of each process; (c) approval decision → run finished; (d)
+timer lateness.
 
     python bench/engine.py [--runs 200] [--seconds 15] [--only a|e2e]
 """
