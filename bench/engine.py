@@ -8,7 +8,8 @@ at concurrency 10.
 
 Then, with real processes on the same PostgreSQL (see ``bench/flow.py``): (b) webhook → run
 finished throughput and latency of a 5-node workflow at 1, 10 and 50 clients with 1 and 2 worker
-processes; (c) approval decision → run finished; (d) timer lateness.
+processes, with the CPU time per run of each process; (c) approval decision → run finished; (d)
+timer lateness.
 
     python bench/engine.py [--runs 200] [--seconds 15] [--only a|e2e]
 """
@@ -190,8 +191,48 @@ async def seed_api(settings: Settings) -> str:
         await db.dispose()
 
 
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def cpu_seconds(roots: list[int], *, reaped: bool = True) -> float:
+    """CPU time (user + system) used so far by the processes ``roots`` and their descendants,
+    with (``reaped``) the children they have reaped (a PostgreSQL backend that exited counts in
+    the postmaster's): a figure of work done that other load on the machine does not inflate."""
+    if not reaped:  # this process alone (its reaped children are the stopped servers)
+        times = os.times()
+        return times.user + times.system
+    tree, total, todo = _children(), 0, list(roots)
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+        todo += tree.get(pid, [])
+    return total / TICKS
+
+
+def server_pids(folder: Path, external: str | None) -> list[int]:
+    """The embedded PostgreSQL's postmaster (nothing for an external server)."""
+    pidfile = folder / "pg" / "postmaster.pid"
+    return [int(pidfile.read_text().split()[0])] if external is None and pidfile.exists() else []
+
+
 def end_to_end(
-    env: dict[str, str], folder: Path, settings: Settings, args: argparse.Namespace
+    env: dict[str, str], folder: Path, settings: Settings, args: argparse.Namespace, database: list[int]
 ) -> dict[str, Any]:
     key = asyncio.run(seed_api(settings))
     conninfo = settings.database_url.get_secret_value()  # type: ignore[union-attr]
@@ -199,11 +240,25 @@ def end_to_end(
     with flow.stack(env, folder) as (stack, provider):
         for workers in (1, 2):
             procs = stack.workers(workers)
+            parts = {
+                "api": [stack.procs[0].pid],
+                "workers": [proc.pid for proc in procs],
+                "db": database,
+                "provider": [stack.procs[1].pid],
+                "load": [],  # this process: the clients
+            }
             try:
                 for concurrency in (1, 10, 50):
-                    figures[f"b {workers}w c={concurrency}"] = asyncio.run(
+                    before = {part: cpu_seconds(pids, reaped=part != "load") for part, pids in parts.items()}
+                    row = asyncio.run(
                         flow.throughput(stack, key, "flow", provider, conninfo, concurrency, args.seconds)
                     )
+                    done = max(row["runs"], 1) * (1 + 2.0 / args.seconds)  # the warm-up's runs too
+                    row |= {
+                        f"cpu_{part}": (cpu_seconds(pids, reaped=part != "load") - before[part]) * 1000 / done
+                        for part, pids in parts.items()
+                    }
+                    figures[f"b {workers}w c={concurrency}"] = row
                 if workers == 2:
                     figures["c"] = asyncio.run(flow.approvals(stack, key, conninfo, args.approvals))
                     figures["d"] = asyncio.run(flow.timers(stack, key, conninfo, args.timers, 2))
@@ -255,7 +310,7 @@ def main() -> None:
         if args.only in (None, "a"):
             results = asyncio.run(bench(settings, args.runs))
         if args.only in (None, "e2e"):
-            figures = end_to_end(env, folder, settings, args)
+            figures = end_to_end(env, folder, settings, args, server_pids(folder, external))
     finally:
         if embedded is not None:
             embedded.stop()
@@ -282,14 +337,21 @@ def main() -> None:
         print(f"(b) webhook → run finished, 5-node workflow, closed-loop clients, {args.seconds:g} s per row")
         print(
             f"{'workers, clients':20} {'runs/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
-            f" {'runs':>6} {'failed':>6}"
+            f" {'runs':>6} {'failed':>6}  CPU ms/run: {'api':>5} {'workers':>7} {'db':>5}"
+            f" {'provider':>8} {'clients':>7}"
         )
         for label, r in figures.items():
             if label.startswith("b "):
                 print(
                     f"{label[2:]:20} {r['runs_per_s']:8.1f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f}"
-                    f" {r['p99_ms']:8.1f} {r['runs']:6d} {r['failed']:6d}"
+                    f" {r['p99_ms']:8.1f} {r['runs']:6d} {r['failed']:6d}              "
+                    f"{r['cpu_api']:5.1f} {r['cpu_workers']:7.1f} {r['cpu_db']:5.1f} {r['cpu_provider']:8.1f}"
+                    f" {r['cpu_load']:7.1f}"
                 )
+        print(
+            "  (CPU ms/run: user + system time of the API, the workers, PostgreSQL, the provider and the"
+            " clients (this process) over the row, warm-up included, per run completed)"
+        )
         c, d = figures["c"], figures["d"]
         print(
             f"(c) approval decision → run finished ({c['runs']} runs, 10 decisions at a time, 2 workers):"

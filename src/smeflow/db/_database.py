@@ -9,6 +9,9 @@ Key contracts:
   pooled connection.
 - Services flush; the caller of ``transaction`` commits (a change and its audit record
   commit together).
+- Hot paths that need no ORM (the workflow runtime's claim and finish) use
+  :meth:`Database.pipeline`: the same pool, the same binding (:func:`bind_scope`), on the bare
+  psycopg connection in pipeline mode, so a whole transaction can be one round trip.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -120,6 +123,35 @@ class Database:
             await bind_scope(session, scope)
             yield session
 
+    @asynccontextmanager
+    async def pipeline(self, scope: DbScope) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A transaction bound to ``scope`` on the pooled connection's bare psycopg connection, in
+        pipeline mode: statements are queued (``BEGIN``, the binding, what the block executes,
+        ``COMMIT``) and sent together; reading a result waits for what was queued before it.
+        Commits when the block ends, rolls back on error. For hot paths with hand-written SQL."""
+        async with self.pipelined() as pipelined, pipelined.transaction(scope) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def pipelined(self) -> AsyncIterator[Pipelined]:
+        """A pooled connection's bare psycopg connection in pipeline mode, for several transactions
+        (:meth:`Pipelined.transaction`) sent together: what is queued after a transaction's
+        ``COMMIT`` goes in the same round trip. The connection is in autocommit mode meanwhile so
+        that psycopg adds no ``BEGIN`` (and no round trip) of its own: each transaction is an
+        explicit ``BEGIN`` … ``COMMIT``, and one left open by an error is rolled back here."""
+        async with self.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert isinstance(driver, psycopg.AsyncConnection)
+            await driver.set_autocommit(True)
+            try:
+                async with driver.pipeline():
+                    yield Pipelined(driver)
+            finally:
+                if driver.pgconn.status == psycopg.pq.ConnStatus.OK:
+                    if driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        await driver.execute("ROLLBACK")
+                    await driver.set_autocommit(False)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -130,17 +162,38 @@ class Database:
             self.embedded = None
 
 
-async def bind_scope(session: AsyncSession, scope: DbScope) -> None:
-    """Bind ``scope`` to the session's current transaction: the one place this is done.
+class Pipelined:
+    """A bare psycopg connection in pipeline mode (:meth:`Database.pipelined`)."""
 
-    Called by :meth:`Database.transaction`; a service calls it directly only to move an open
-    transaction from one scope to another (creating a tenant, then writing its first rows).
-    The statement goes straight to the driver: it runs on every request, and SQLAlchemy's
-    statement machinery would double its cost.
+    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self.connection = connection
+
+    @asynccontextmanager
+    async def transaction(self, scope: DbScope) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A transaction bound to ``scope`` (:func:`bind_scope`): ``BEGIN``, the binding, what the
+        block executes, ``COMMIT``, all queued (sent with the pipeline's next round trip). An
+        error in the block skips the ``COMMIT``: :meth:`Database.pipelined` rolls back."""
+        await self.connection.execute("BEGIN")
+        await bind_scope(self.connection, scope)
+        yield self.connection
+        await self.connection.execute("COMMIT")
+
+
+async def bind_scope(target: AsyncSession | psycopg.AsyncConnection[Any], scope: DbScope) -> None:
+    """Bind ``scope`` to the current transaction of a session (or of a bare psycopg connection,
+    see :meth:`Database.pipeline`): the one place this is done.
+
+    Called by :meth:`Database.transaction` and :meth:`Database.pipeline`; a service calls it
+    directly only to move an open transaction from one scope to another (creating a tenant, then
+    writing its first rows). The statement goes straight to the driver: it runs on every
+    request, and SQLAlchemy's statement machinery would double its cost.
     """
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
+    if isinstance(target, psycopg.AsyncConnection):
+        driver: Any = target
+    else:
+        connection = await target.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
     await driver.execute(
         _BIND,
         (
@@ -178,6 +231,7 @@ def ensure_database(server_url: URL, name: str) -> None:
 
 __all__ = [
     "Database",
+    "Pipelined",
     "bind_scope",
     "notify",
     "DbScope",

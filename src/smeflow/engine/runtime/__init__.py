@@ -3,9 +3,10 @@ procrastinate queue, records every step, journals side effects.
 
 Key contracts:
 
-* A run is accepted by :func:`start_run` in the caller's transaction (``queued``, audited); its
-  job is deferred after commit, and :meth:`RunQueue.sweep` (every 5 s in a worker) re-defers any
-  run left queued, so an accepted run is never lost.
+* A run is accepted by :func:`start_run` in the caller's transaction (``queued``, audited) and
+  its job is written in that same transaction (see :mod:`._jobs`), so the run and its job commit
+  together; :meth:`RunQueue.sweep` (every 5 s in a worker) re-defers any run left queued without
+  a job all the same, so an accepted run is never lost.
 * The LangGraph thread of a run is :func:`thread_id` (tenant + run), built nowhere else; a
   side effect's idempotency key is :func:`idempotency_key` (run + node).
 * A worker that dies (SIGKILL, lost machine) loses no run: its heartbeat stops, and after
@@ -48,8 +49,9 @@ Key contracts:
 * :func:`emit_event` (in the caller's transaction, audited ``event.emitted``; an event ``key`` is
   accepted once per tenant) stores the event, starts a run (``created_by`` ``event:<name>``) of
   every active workflow whose newest published version has an ``event`` trigger of that name, and
-  delivers it to every open event wait of that name, queueing those runs; jobs are deferred after
-  the commit. All under the session's tenant (RLS): another tenant's runs are out of reach.
+  delivers it to every open event wait of that name, queueing those runs; the started runs' jobs
+  are written in the same transaction, the resumed runs' deferred after the commit. All under
+  the session's tenant (RLS): another tenant's runs are out of reach.
 * An event wait registers what it waits for (``event_waits``: name, ``match``, give-up time) and
   interrupts; resumed, it takes the first event delivered to it whose ``match`` holds (CEL with
   ``event`` bound to the payload, over the run's state), ignoring the ones before; none holding,
@@ -89,7 +91,13 @@ Key contracts:
   ``X-SMEFlow-Timestamp`` within 5 minutes, constant-time compare; :func:`sign`), else 401 and
   nothing stored. The secret is sealed at rest and shown once, by
   :func:`rotate_webhook_secret`. An ``Idempotency-Key`` claims a unique trigger key: the same
-  key within 24 h returns the first run. One transaction; the job is deferred after commit.
+  key within 24 h returns the first run. The run, its job and its audit event commit together
+  (with the tenant's other runs accepted meanwhile, in one transaction: see :mod:`._accepts`)
+  before the call is answered.
+* Every run's start and end appends to its tenant's audit chain, whose head is locked until
+  commit: the runs of a tenant accepted by webhook, or ending, at about the same time are
+  written in one transaction per batch (group commit, :mod:`._batching`), each still with its
+  own audit event in the same transaction as its change.
 * Schedule trigger: publishing registers the version's schedules (``engine.schedules``); one
   ``smeflow.fire_schedule`` job per (workflow, fire time) (``schedule_at``, queueing lock
   :func:`fire_lock`) starts the run (input ``{}``, created by ``schedule:<cron>``) under the
@@ -147,8 +155,10 @@ from smeflow.engine.runtime._compiler import SUPPORTED_KINDS, RunState, StepCont
 from smeflow.engine.runtime._control import cancel_run, pause_run, resume_run, retry_run
 from smeflow.engine.runtime._errors import SignatureInvalid, StepFailed, TransientStepError, UnsupportedNode
 from smeflow.engine.runtime._events import Emitted, emit_event
+from smeflow.engine.runtime._finishing import RUN_CHANNEL
 from smeflow.engine.runtime._forms import FormFilter, answer_form, form_cursor, get_form, list_forms
 from smeflow.engine.runtime._inputs import check_input
+from smeflow.engine.runtime._jobs import EXECUTE_RUN, run_lock
 from smeflow.engine.runtime._keys import idempotency_key, thread_id
 from smeflow.engine.runtime._messages import (
     MessageSender,
@@ -158,9 +168,9 @@ from smeflow.engine.runtime._messages import (
     SentMessage,
 )
 from smeflow.engine.runtime._money_guard import money_problems
-from smeflow.engine.runtime._queue import EXECUTE_RUN, MAX_JOBS_PER_RUN, SWEEP, RunQueue, run_lock
+from smeflow.engine.runtime._queue import MAX_JOBS_PER_RUN, SWEEP, RunQueue
 from smeflow.engine.runtime._runs import get_run, list_events, list_runs, start_run
-from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, RUN_CHANNEL, Runtime
+from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, Runtime
 from smeflow.engine.runtime._schedules import FIRE_SCHEDULE, Fired, fire_lock, fire_schedule
 from smeflow.engine.runtime._stops import STOPS_CHANNEL, RunStopped, StopSignals
 from smeflow.engine.runtime._webhooks import (

@@ -11,9 +11,11 @@ run, and used to choose which queued runs to start when a slot frees:
   person. A run of the key woken (a decision, a due wait) goes again when the running one is done,
   before the later runs still queued.
 
-Race-free: a claim that admits a run first takes a transaction-scoped advisory lock of its tenant
-(:func:`lock_tenant`), so two workers claiming runs of one tenant at once count one after the
-other. A run that may not start yet stays ``queued``, is marked held (``held_at``) and its job
+Race-free: a claim first takes a transaction-scoped advisory lock of its tenant
+(:data:`LOCK_TENANT`, in a statement before the one that counts, so that count sees every claim
+that committed before), so two workers claiming runs of one tenant at once count one after the
+other. The claim's decision is :data:`VERDICT` (SQL, in the claim's one statement: see
+:mod:`._claiming`). A run that may not start yet stays ``queued``, is marked held (``held_at``) and its job
 ends: nothing polls. Whenever an execution of a tenant's run ends (finished, waiting, paused,
 cancelled) the queue defers the *held* runs :func:`startable` names (queued runs that were never
 held still have their job: kicking them too would cost a deferral per queued run on every run's
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -41,12 +43,35 @@ ADMISSION_LOCK = 0x534D45  # the advisory-lock namespace of run admission (one l
 STARTABLE_BATCH = 100
 
 
-async def lock_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """Take the tenant's admission lock until the transaction ends."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:space, hashtext(:tenant))"),
-        {"space": ADMISSION_LOCK, "tenant": str(tenant_id)},
-    )
+#: take the tenant's admission lock until the transaction ends (``space``: :data:`ADMISSION_LOCK`,
+#: ``tenant_text``: the tenant id as text)
+LOCK_TENANT = "SELECT pg_advisory_xact_lock(%(space)s, hashtext(%(tenant_text)s))"
+
+#: the admission of a claimed run, as a SQL ``CASE`` over the run ``t`` (its ``status``,
+#: ``stop_request``, ``order_key``, ``created_at``) and ``c`` (``running``: the tenant's running
+#: runs; ``tier``): ``'other'`` (finished, paused or asked to stop: not for admission), ``'go'``
+#: (running already, or admitted), ``'quota'`` or ``'order'`` (held back, and why). Parameters:
+#: ``tenant``, ``run``, ``quotas`` (JSON: tier → ``concurrent_runs``; NULL: no limit) and
+#: ``fallback`` (an unknown tier's).
+VERDICT = """
+CASE
+  WHEN t.status IN ('succeeded', 'failed', 'cancelled', 'paused') OR t.stop_request IS NOT NULL
+    THEN 'other'
+  WHEN t.status = 'running' THEN 'go'
+  WHEN %(quotas)s::jsonb IS NOT NULL
+       AND c.running >= CASE WHEN %(quotas)s::jsonb ? c.tier THEN (%(quotas)s::jsonb ->> c.tier)::bigint
+                             ELSE %(fallback)s::bigint END
+    THEN 'quota'
+  WHEN t.order_key IS NOT NULL AND EXISTS (
+         SELECT 1 FROM runs o
+          WHERE o.tenant_id = %(tenant)s AND o.order_key = t.order_key AND o.id <> %(run)s
+            AND (o.status = 'running'
+                 OR (o.status = 'queued' AND (o.created_at, o.id) < (t.created_at, %(run)s::uuid)))
+       )
+    THEN 'order'
+  ELSE 'go'
+END
+"""
 
 
 def _key_taken(run_id: Any, tenant_id: Any, order_key: Any, created_at: Any) -> ColumnElement[bool]:
@@ -72,24 +97,6 @@ def _running(tenant_id: uuid.UUID) -> ColumnElement[int]:
     return (
         select(func.count()).select_from(Run).where(Run.tenant_id == tenant_id, Run.status == "running")
     ).scalar_subquery()
-
-
-async def blocked(session: AsyncSession, run: Run, quota: Quota) -> str | None:
-    """Why ``run`` may not start now (``None``: it may). Call with :func:`lock_tenant` held."""
-    behind = (
-        _key_taken(run.id, run.tenant_id, run.order_key, run.created_at)
-        if run.order_key is not None
-        else literal(False)
-    )
-    tier, running, waits = (
-        await session.execute(select(_tier(run.tenant_id), _running(run.tenant_id), behind))
-    ).one()
-    allowed = quota(tier or "free")
-    if allowed is not None and running >= allowed:
-        return f"the tenant has {running} runs running, the most its plan allows at once"
-    if waits:
-        return f"a run with the order key {run.order_key!r} is running, or queued before it"
-    return None
 
 
 async def startable(
@@ -133,4 +140,4 @@ async def startable(
     return list((await session.execute(query)).scalars())
 
 
-__all__ = ["ADMISSION_LOCK", "Quota", "blocked", "lock_tenant", "startable"]
+__all__ = ["ADMISSION_LOCK", "LOCK_TENANT", "VERDICT", "Quota", "startable"]

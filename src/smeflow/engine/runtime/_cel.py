@@ -11,6 +11,7 @@ payload of the event being looked at).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -20,10 +21,20 @@ import cel
 from smeflow.engine.definitions import value_expression, value_literal
 from smeflow.engine.runtime._errors import StepFailed
 
+_NAMES = re.compile(r"\b(input|vars|nodes|state|failed|event)\b")
+
 
 @lru_cache(maxsize=4096)
 def _program(source: str) -> Any:
     return cel.compile(source)
+
+
+@lru_cache(maxsize=4096)
+def _names(source: str) -> frozenset[str]:
+    """The state names ``source`` may read: every one that appears in it as a word (a name in a
+    string literal too: such a name is given needlessly, never missed). Only those are converted
+    to CEL values, so an expression costs what it reads, not the size of the whole state."""
+    return frozenset(_NAMES.findall(source))
 
 
 def _jsonable(value: Any) -> Any:
@@ -45,14 +56,21 @@ def evaluate(
     naming ``where`` if it cannot be evaluated (an unknown name, a type mismatch, a division by
     zero…)."""
     context = cel.Context()
-    nodes = state.get("nodes") or {}
-    context.add_variable("input", state.get("input") or {})
-    context.add_variable("vars", state.get("vars") or {})
-    context.add_variable("nodes", nodes)
-    context.add_variable("state", nodes)
-    failed = state.get("failed") or {}
-    context.add_variable("failed", {node: reason for node, reason in failed.items() if reason is not None})
-    if event is not None:
+    names = _names(source)
+    if "input" in names:
+        context.add_variable("input", state.get("input") or {})
+    if "vars" in names:
+        context.add_variable("vars", state.get("vars") or {})
+    if "nodes" in names:
+        context.add_variable("nodes", state.get("nodes") or {})
+    if "state" in names:
+        context.add_variable("state", state.get("nodes") or {})
+    if "failed" in names:
+        failed = state.get("failed") or {}
+        context.add_variable(
+            "failed", {node: reason for node, reason in failed.items() if reason is not None}
+        )
+    if event is not None and "event" in names:
         context.add_variable("event", event)
     try:
         return _jsonable(_program(source).execute(context))

@@ -47,6 +47,7 @@ executed twice at once); the tests use 0.5 s / 3 s.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import Coroutine
@@ -56,8 +57,12 @@ from typing import Any
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.jobs import Status
+from procrastinate.manager import get_channel_for_queues
 
+from smeflow.core import utcnow
+from smeflow.engine.runtime._accepts import Acceptor
 from smeflow.engine.runtime._approvals import expire_due
+from smeflow.engine.runtime._jobs import EXECUTE_RUN, run_lock
 from smeflow.engine.runtime._runtime import ENGINE_OPTIONS, Runtime, engine_conninfo
 from smeflow.engine.runtime._schedules import (
     FIRE_SCHEDULE,
@@ -70,7 +75,6 @@ from smeflow.engine.runtime._waits import WAKE_PRIORITY, wake_lock
 
 logger = logging.getLogger(__name__)
 
-EXECUTE_RUN = "smeflow.execute_run"
 SWEEP = "smeflow.sweep_queued_runs"
 SWEEP_CRON = "* * * * * */5"  # every five seconds
 DEFAULT_HEARTBEAT_SECONDS = 10.0
@@ -96,6 +100,15 @@ SELECT job.args
 """
 
 
+#: a timer of :meth:`RunQueue.wake_workers_at` fires this long after the job's time (the job is
+#: fetched only once it is due by the database's clock)
+TIMER_MARGIN_SECONDS = 0.005
+#: timers are set only for jobs due within this long (later ones: the polls)
+TIMER_HORIZON_SECONDS = 3600.0
+_JOBS_CHANNEL = next(iter(get_channel_for_queues(None)))  # where procrastinate announces every new job
+_DUE_NOTIFICATION = '{"type": "job_inserted", "job_id": 0}'
+_NOTIFY = "SELECT pg_notify(%(channel)s, %(payload)s)"
+
 # A job waiting under a queueing lock (at most one: procrastinate keeps them unique).
 _WAITING_JOB = """
 SELECT id FROM procrastinate_jobs WHERE queueing_lock = %(queueing_lock)s AND status = 'todo'
@@ -112,11 +125,6 @@ _FIRES_WITH_JOBS = """
 SELECT DISTINCT queueing_lock FROM procrastinate_jobs
  WHERE queueing_lock = ANY(%(locks)s) AND status IN ('todo', 'doing')
 """
-
-
-def run_lock(run_id: uuid.UUID) -> str:
-    """The queue lock of a run's jobs: one job of a run executes at a time."""
-    return f"run:{run_id}"
 
 
 class RunQueue:
@@ -147,6 +155,11 @@ class RunQueue:
         )
         self.app = procrastinate.App(connector=connector)
         self._pending: set[asyncio.Task[None]] = set()
+        #: new runs accepted by this process (webhook calls), stored in batches per tenant
+        self.accepts = Acceptor(runtime.db, self)
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timer_keys = itertools.count()
+        self._poke_queued = False
 
         @self.app.task(name=EXECUTE_RUN)
         async def execute_run(tenant_id: str, run_id: str) -> None:
@@ -156,7 +169,7 @@ class RunQueue:
                 await self.defer_run(tenant, other)
             if executed.wake_at is not None:  # waits at a wait step: wake it when it is due
                 await self.defer_wake(tenant, run, executed.wake_at)
-            if executed.status is not None:  # it left its slot (and its order key) to the next
+            if executed.status is not None and executed.kick:  # it left its slot (and key) to the next
                 await self.start_next(tenant)
 
         @self.app.task(name=FIRE_SCHEDULE)
@@ -181,6 +194,10 @@ class RunQueue:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        await self.accepts.close()
         await self.wait_deferred()
         await self.app.close_async()
 
@@ -196,7 +213,8 @@ class RunQueue:
 
     async def defer_wake(self, tenant_id: uuid.UUID, run_id: uuid.UUID, due: datetime) -> None:
         """Schedule the job that wakes a run waiting at a wait step (one at a time; it is below
-        the run's other jobs in priority, so a scheduled wake-up never holds them back)."""
+        the run's other jobs in priority, so a scheduled wake-up never holds them back), and set
+        this process's timer that tells the workers when it is due (see :meth:`wake_workers_at`)."""
         try:
             await self._execute_task.configure(
                 lock=run_lock(run_id),
@@ -206,6 +224,33 @@ class RunQueue:
             ).defer_async(tenant_id=str(tenant_id), run_id=str(run_id))
         except AlreadyEnqueued:
             logger.debug("run %s already has a wake-up waiting", run_id)
+        self.wake_workers_at(due)
+
+    def wake_workers_at(self, due: datetime) -> None:
+        """At ``due``, tell every worker (procrastinate's new-job notification) to fetch jobs: a
+        job scheduled for then starts at once instead of at a worker's next poll. Timers of one
+        moment send one notification; a timer lost with its process leaves the job to the polls
+        (every ``POLL_SECONDS``). Only for times within :data:`TIMER_HORIZON_SECONDS`."""
+        delay = (due - utcnow()).total_seconds() + TIMER_MARGIN_SECONDS
+        if delay > TIMER_HORIZON_SECONDS:
+            return
+        key = next(self._timer_keys)
+        self._timers[key] = asyncio.get_running_loop().call_later(max(delay, 0.0), self._timer_fired, key)
+
+    def _timer_fired(self, key: int) -> None:
+        self._timers.pop(key, None)
+        if not self._poke_queued:
+            self._poke_queued = True
+            self._background(self._poke_workers())
+
+    async def _poke_workers(self) -> None:
+        self._poke_queued = False  # a timer firing from now on needs a notification of its own
+        try:
+            await self.app.connector.execute_query_async(
+                _NOTIFY, channel=_JOBS_CHANNEL, payload=_DUE_NOTIFICATION
+            )
+        except Exception:
+            logger.warning("could not tell the workers a scheduled job is due; they poll", exc_info=True)
 
     async def defer_fire(self, tenant_id: uuid.UUID, workflow_id: uuid.UUID, fire_at: datetime) -> None:
         """Schedule the workflow's fire job for ``fire_at`` (one per fire time: no duplicate)."""
@@ -215,6 +260,7 @@ class RunQueue:
             ).defer_async(tenant_id=str(tenant_id), workflow_id=str(workflow_id), fire_at=fire_at.isoformat())
         except AlreadyEnqueued:
             logger.debug("workflow %s already has a fire job for %s", workflow_id, fire_at)
+        self.wake_workers_at(fire_at)
 
     def defer_fire_soon(self, tenant_id: uuid.UUID, workflow_id: uuid.UUID, fire_at: datetime) -> None:
         """:meth:`defer_fire` in the background (after a commit); a failure is left to the sweeper."""

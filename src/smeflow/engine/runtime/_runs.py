@@ -1,8 +1,9 @@
 """The runs service: start a run (in the caller's transaction), read runs and their events.
 
 Key contracts: :func:`start_run` persists the run as ``queued`` and audits ``run.started`` in the
-caller's transaction, so an accepted run is never lost; the job is deferred only after that
-transaction commits (and the periodic sweeper defers any queued run whose job went missing).
+caller's transaction, so an accepted run is never lost; with a queue its job is written in that
+transaction too (:mod:`._jobs`: both commit or neither; the periodic sweeper still defers any
+queued run whose job went missing).
 The input is checked against the pinned version's ``input_schema`` first (see ``_inputs``):
 a mismatch is :class:`ValidationFailed` listing every problem (``input.<path>``), nothing written.
 A run may carry an ``order_key``: runs of the tenant with the same key execute one at a time, in
@@ -23,6 +24,7 @@ from smeflow.audit import Actor, record
 from smeflow.core import new_id, utcnow
 from smeflow.engine.run_models import Run, RunEvent
 from smeflow.engine.runtime._inputs import check_input
+from smeflow.engine.runtime._jobs import insert_run_job
 from smeflow.engine.workflows import get_workflow
 from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from smeflow.identity import Principal
@@ -53,7 +55,7 @@ async def start_run(
 ) -> Run:
     """Accept a run of ``workflow_id`` (its newest published version unless ``version`` is given)
     with ``input``: stored as ``queued`` and audited (``run.started``) in the caller's transaction.
-    With ``queue``, its job is deferred once that transaction commits. ``created_by`` says what
+    With ``queue``, its job is written in that transaction too. ``created_by`` says what
     started it when that is not the actor itself (``event:booking.created``, ``run:<id>``);
     ``parent`` is the run and step of which it is a sub-workflow run. With ``order_key`` (such as
     ``conversation:<id>``) it executes after the tenant's runs of that key accepted before it have
@@ -114,8 +116,8 @@ async def accept_run(
     order_key: str | None = None,
 ) -> Run:
     """Store a run whose workflow, version and input the caller has already checked (a trigger):
-    ``queued``, audited ``run.started`` (with ``details`` added), its job deferred after commit
-    with ``queue``. ``created_by`` defaults to the actor (``"<type>:<id>"``); ``parent`` is the
+    ``queued``, audited ``run.started`` (with ``details`` added), with ``queue`` its job written
+    in the same transaction. ``created_by`` defaults to the actor (``"<type>:<id>"``); ``parent`` is the
     run and step of which it is a sub-workflow run."""
     run = Run(
         tenant_id=tenant_id,
@@ -135,6 +137,9 @@ async def accept_run(
     )
     session.add(run)
     await session.flush()
+    if queue is not None:  # its job commits with it (and the workers hear of it then)
+        await insert_run_job(session, tenant_id, run.id)
+    # The audit event last: from here the tenant's audit head is locked until the commit.
     await record(
         session,
         tenant_id,
@@ -142,14 +147,25 @@ async def accept_run(
         "run.started",
         "run",
         str(run.id),
+        started_details(workflow_id, version, created_by, order_key, details),
+    )
+    return run
+
+
+def started_details(
+    workflow_id: uuid.UUID,
+    version: int,
+    created_by: str | None,
+    order_key: str | None,
+    details: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The data of a run's ``run.started`` audit event."""
+    return (
         {"workflow_id": str(workflow_id), "version": version}
         | ({"created_by": created_by} if created_by else {})
         | ({"order_key": order_key} if order_key is not None else {})
-        | (details or {}),
+        | (details or {})
     )
-    if queue is not None:
-        _defer_after_commit(session, queue, tenant_id, run.id)
-    return run
 
 
 def _defer_after_commit(

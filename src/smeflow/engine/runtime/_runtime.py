@@ -25,15 +25,13 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 import httpx
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.types import Command
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from smeflow.audit import Actor, record
 from smeflow.connectors import ConnectorRegistry
 from smeflow.core import utcnow
 from smeflow.core.context import run_id_var, tenant_id_var
@@ -42,23 +40,25 @@ from smeflow.engine.approval_models import Approval
 from smeflow.engine.definitions import parse_definition
 from smeflow.engine.event_models import EventWait
 from smeflow.engine.form_models import Form
-from smeflow.engine.models import WorkflowVersion
-from smeflow.engine.run_models import FINISHED_STATUSES, Run
+from smeflow.engine.run_models import Run
 from smeflow.engine.runtime._actions import ActionRegistry, default_actions
-from smeflow.engine.runtime._admission import blocked, lock_tenant, startable
+from smeflow.engine.runtime._admission import startable
 from smeflow.engine.runtime._agents import AgentRegistry, default_agents
-from smeflow.engine.runtime._approvals import mark_waiting, resume_command
+from smeflow.engine.runtime._approvals import resume_command
+from smeflow.engine.runtime._claiming import any_held, claim, definition_of, quota_parameters
 from smeflow.engine.runtime._compiler import RunState, StepContext, build_graph
 from smeflow.engine.runtime._errors import UnsupportedNode
 from smeflow.engine.runtime._event_waits import event_answers
+from smeflow.engine.runtime._finishing import Finisher, stopped, waiting
 from smeflow.engine.runtime._forms import form_answers
 from smeflow.engine.runtime._http import guarded_client
 from smeflow.engine.runtime._keys import thread_id
 from smeflow.engine.runtime._messages import SenderRegistry
-from smeflow.engine.runtime._records import insert_events, last_event_seq
-from smeflow.engine.runtime._stops import RunStopped, StopSignals, apply_stop_request
-from smeflow.engine.runtime._subworkflows import child_answers, children_of, wake_parent
-from smeflow.engine.runtime._waits import next_wake, wake_answers
+from smeflow.engine.runtime._outcomes import Claimed, Executed
+from smeflow.engine.runtime._saver import FirstRunSaver
+from smeflow.engine.runtime._stops import RunStopped, StopSignals
+from smeflow.engine.runtime._subworkflows import child_answers
+from smeflow.engine.runtime._waits import wake_answers
 from smeflow.engine.runtime._wiring import IntegrationKit
 from smeflow.errors import SMEFlowError
 from smeflow.settings import Settings
@@ -68,8 +68,6 @@ logger = logging.getLogger(__name__)
 ENGINE_SCHEMA = "engine"
 ENGINE_OPTIONS = f"-c search_path={ENGINE_SCHEMA}"
 GRAPH_CACHE_SIZE = 512
-#: PostgreSQL channel told ``"<tenant> <run> <status>"`` when a run finishes (at commit)
-RUN_CHANNEL = "smeflow_runs"
 _INTERNAL = "The run stopped because of an internal error; the operator has been told"
 
 GraphKey = tuple[uuid.UUID, uuid.UUID, int]
@@ -81,31 +79,6 @@ class Compiled:
 
     graph: Any
     durability: str
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A run a worker has claimed: the run, its pinned definition, the number of its next step
-    event, and whether this is its first execution."""
-
-    run: Run
-    definition: dict[str, Any]
-    next_seq: int
-    fresh: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Executed:
-    """How an execution of a run ended: its status (``None``: nothing was done, or the run may not
-    start yet); for a run waiting at a ``wait`` step, when to wake it; the runs of the tenant it
-    queued (the child runs its sub-workflow steps wait for, the parent of a sub-workflow run that
-    ended), whose jobs the queue defers; ``prune``: the run has ended, keep only its last
-    checkpoint."""
-
-    status: str | None
-    wake_at: datetime | None = None
-    queued: tuple[uuid.UUID, ...] = ()
-    prune: bool = False
 
 
 def engine_conninfo(db: Database) -> str:
@@ -160,33 +133,40 @@ class Runtime:
                 "options": ENGINE_OPTIONS,
             },
         )
-        self._saver: AsyncPostgresSaver | None = None
+        self._finisher = Finisher(db)
+        self._saver: FirstRunSaver | None = None
         self._graphs: OrderedDict[GraphKey, Compiled] = OrderedDict()
+        if settings is None:
+            self._quotas = quota_parameters(None, None)
+        else:
+            tiers = {name: quota.concurrent_runs for name, quota in settings.tiers.items()}
+            self._quotas = quota_parameters(tiers, settings.tier("").concurrent_runs)
 
     async def __aenter__(self) -> Self:
         await self._pool.open()
-        self._saver = AsyncPostgresSaver(self._pool)
+        self._saver = FirstRunSaver(self._pool)
         await self.stops.open()
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        await self._finisher.close()
         await self.stops.close()
         await self._pool.close()
         if self._own_http:
             await self.http.aclose()
 
     @property
-    def saver(self) -> AsyncPostgresSaver:
+    def saver(self) -> FirstRunSaver:
         if self._saver is None:
             raise RuntimeError("the runtime is not open: use `async with Runtime(db)`")
         return self._saver
 
-    def _graph(self, key: GraphKey, definition: dict[str, Any]) -> Compiled:
+    def _graph(self, key: GraphKey, claimed: Claimed) -> Compiled:
         compiled = self._graphs.get(key)
         if compiled is None:
-            parsed = parse_definition(definition)
+            parsed = parse_definition(definition_of(claimed))
             builder = build_graph(parsed, self.actions, agents=self.agents, senders=self.senders)
             compiled = Compiled(builder.compile(checkpointer=self.saver), parsed.durability)
             self._graphs[key] = compiled
@@ -200,50 +180,6 @@ class Runtime:
         """How many runs of a tenant on ``tier`` may be running at once (``None``: no limit)."""
         return None if self.settings is None else self.settings.tier(tier).concurrent_runs
 
-    async def _claim(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Claimed | Executed:
-        """Mark the run running and return it with its pinned definition; or how the claim ended
-        (nothing to do, not admitted yet, stopped as it was asked)."""
-        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
-            run = (
-                await session.execute(
-                    select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id).with_for_update()
-                )
-            ).scalar_one_or_none()
-            if run is None:
-                logger.warning("run %s of tenant %s does not exist; job dropped", run_id, tenant_id)
-                return Executed(None)
-            if run.status in FINISHED_STATUSES or run.status == "paused":
-                # A run cancelled while it was not running still has its checkpoints.
-                return Executed(None, prune=run.status == "cancelled")
-            if run.stop_request is not None:  # asked to stop while no worker was executing it
-                status = await apply_stop_request(session, run)
-                return Executed(status, prune=status == "cancelled")
-            if run.status != "running":  # queued or woken: it needs a slot and its turn
-                await lock_tenant(session, tenant_id)
-                reason = await blocked(session, run, self.concurrent_runs)
-                if reason is not None:
-                    logger.info("run %s does not start yet: %s", run_id, reason)
-                    run.status = "queued"  # a woken run, too: started with the others, in order
-                    run.held_at = utcnow()  # kicked when a run of the tenant ends
-                    return Executed(None)
-            definition = (
-                await session.execute(
-                    select(WorkflowVersion.definition).where(
-                        WorkflowVersion.tenant_id == tenant_id,
-                        WorkflowVersion.workflow_id == run.workflow_id,
-                        WorkflowVersion.version == run.version,
-                    )
-                )
-            ).scalar_one()
-            run.status, run.held_at = "running", None
-            fresh = run.started_at is None
-            if fresh:
-                run.started_at = utcnow()
-                next_seq = 1
-            else:
-                next_seq = await last_event_seq(session, tenant_id, run_id) + 1
-            return Claimed(run, definition, next_seq, fresh)
-
     async def _finish(
         self,
         tenant_id: uuid.UUID,
@@ -253,45 +189,9 @@ class Runtime:
         error: str | None,
         events: list[dict[str, Any]] | None = None,
     ) -> uuid.UUID | None:
-        """Record the run's end (audited) with its collected step events, tell :data:`RUN_CHANNEL`;
-        a sub-workflow run's parent is queued again in the same transaction (its id is returned,
-        for the queue to defer its job). A run cancelled meanwhile stays cancelled."""
-        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
-            await insert_events(session, tenant_id, run_id, events or [])
-            ended = (
-                await session.execute(
-                    update(Run)
-                    .where(
-                        Run.tenant_id == tenant_id,
-                        Run.id == run_id,
-                        Run.status.not_in(tuple(FINISHED_STATUSES)),
-                    )
-                    .values(
-                        status=status, output=output, error=error, finished_at=utcnow(), stop_request=None
-                    )
-                    .returning(
-                        Run.parent_run_id, func.pg_notify(RUN_CHANNEL, f"{tenant_id} {run_id} {status}")
-                    )
-                )
-            ).one_or_none()
-            if ended is None:  # cancelled meanwhile: it stays so
-                return None
-            parent = None
-            if ended[0] is not None:  # locked before the audit chain's head
-                run = (
-                    await session.execute(select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id))
-                ).scalar_one()
-                parent = await wake_parent(session, run)
-            await record(
-                session,
-                tenant_id,
-                Actor("workflow_run", str(run_id)),
-                f"run.{status}",
-                "run",
-                str(run_id),
-                {"error": error} if error else {},
-            )
-            return parent
+        """Record the run's end (see :class:`._finishing.Finisher`: batched with the tenant's runs
+        ending meanwhile); the parent run it queued again, for a sub-workflow run."""
+        return (await self._finisher.finish(tenant_id, run_id, status, output, error, events)).parent
 
     async def execute_run(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
         """Execute (or resume) a run to its end; returns its final status (``None``: nothing done)."""
@@ -311,47 +211,12 @@ class Runtime:
             run_id_var.reset(run_token)
             tenant_id_var.reset(tenant_token)
 
-    async def _stopped(
-        self, tenant_id: uuid.UUID, run_id: uuid.UUID, events: list[dict[str, Any]] | None
-    ) -> Executed:
-        """The run stopped at a step boundary: write its collected events (its checkpoint was saved
-        there), apply its stop request."""
-        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
-            await insert_events(session, tenant_id, run_id, events or [])
-            run = (
-                await session.execute(
-                    select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id).with_for_update()
-                )
-            ).scalar_one()
-            if run.stop_request is None:  # never withdrawn while running; were one, it goes on later
-                run.status = "queued"
-            status = await apply_stop_request(session, run)
-        return Executed(status, prune=status == "cancelled")
-
-    async def _waiting(
-        self,
-        tenant_id: uuid.UUID,
-        run_id: uuid.UUID,
-        interrupts: Any,
-        events: list[dict[str, Any]] | None = None,
-    ) -> Executed:
-        """The run waits (for a person, a time, an event, a child run): write its collected events,
-        mark it waiting (or paused or cancelled, if asked meanwhile)."""
-        if events:
-            async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
-                await insert_events(session, tenant_id, run_id, events)
-        status = await mark_waiting(self.db, tenant_id, run_id)
-        if status == "waiting":
-            return Executed(status, next_wake(interrupts), children_of(interrupts))
-        return Executed(status, prune=status == "cancelled")
-
     async def _execute(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Executed:
-        claimed = await self._claim(tenant_id, run_id)
+        claimed = await claim(self.db, tenant_id, run_id, self._quotas)
         if isinstance(claimed, Executed):
             return claimed
-        run = claimed.run
         try:
-            compiled = self._graph((tenant_id, run.workflow_id, run.version), claimed.definition)
+            compiled = self._graph((tenant_id, claimed.workflow_id, claimed.version), claimed)
         except UnsupportedNode as exc:
             parent = await self._finish(tenant_id, run_id, "failed", None, exc.message)
             return Executed("failed", queued=(parent,) if parent else ())
@@ -363,13 +228,14 @@ class Runtime:
             resumed: frozenset[str] = frozenset()
             invoke: Any = None
             final: Any = None
-            if claimed.fresh:  # its first execution: no checkpoint can exist yet
-                start: RunState = {"input": run.input, "vars": {}, "nodes": {}, "failed": {}}
+            if claimed.fresh:  # its first execution: no checkpoint can exist yet, none is read
+                start: RunState = {"input": claimed.input, "vars": {}, "nodes": {}, "failed": {}}
                 invoke = start
+                self.saver.expect_none(config)
             else:
                 snapshot = await graph.aget_state(config)
                 if snapshot.created_at is None:  # died before its first checkpoint: start again
-                    invoke = {"input": run.input, "vars": {}, "nodes": {}, "failed": {}}
+                    invoke = {"input": claimed.input, "vars": {}, "nodes": {}, "failed": {}}
                 elif snapshot.next or "end" not in snapshot.values:
                     # Resume after a crash, a pause or a failure (retried), or with a person's
                     # decision or answers, or past a due wait, an ended child run, an event.
@@ -385,7 +251,7 @@ class Runtime:
                     if snapshot.interrupts and not answers and all(t.interrupts for t in snapshot.tasks):
                         # Nothing it waits for has come (an early job): it stays as it was, so a
                         # wait keeps the due time it computed first.
-                        return await self._waiting(tenant_id, run_id, snapshot.interrupts)
+                        return await waiting(self.db, tenant_id, run_id, snapshot.interrupts)
                     values = {pending.id: pending.value for pending in snapshot.interrupts}
                     resumed = frozenset(
                         str(value["node_id"])
@@ -410,7 +276,7 @@ class Runtime:
                 )
                 final = await graph.ainvoke(invoke, config, context=context, durability=compiled.durability)
             if final.get("__interrupt__"):  # waits for a person, a time, an event or a child run
-                return await self._waiting(tenant_id, run_id, final["__interrupt__"], events)
+                return await waiting(self.db, tenant_id, run_id, final["__interrupt__"], events)
             end = final.get("end")
             if end is None:
                 error = "The run stopped without reaching an end step"
@@ -419,16 +285,19 @@ class Runtime:
             else:
                 status, output = "succeeded", end["output"]
         except RunStopped:  # asked to cancel or pause: it stopped before its next step
-            return await self._stopped(tenant_id, run_id, events)
+            return await stopped(self.db, tenant_id, run_id, events)
         except SMEFlowError as exc:
             error = exc.message
         except Exception:
             logger.exception("run %s failed with an internal error", run_id)
             error = _INTERNAL
-        parent = await self._finish(tenant_id, run_id, status, output, error, events)
+        finally:
+            self.saver.forget(config)
+        ended = await self._finisher.finish(tenant_id, run_id, status, output, error, events)
         # A first execution with ``exit`` durability that ran to its end wrote one checkpoint.
         prune = not (claimed.fresh and compiled.durability == "exit")
-        return Executed(status, queued=(parent,) if parent else (), prune=prune)
+        queued = (ended.parent,) if ended.parent else ()
+        return Executed(status, queued=queued, prune=prune, kick=ended.held)
 
     async def is_unfinished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> bool:
         """Whether the run exists and is ``queued`` or ``running`` (one a job must still execute)."""
@@ -462,6 +331,8 @@ class Runtime:
     ) -> list[uuid.UUID]:
         """The tenant's queued runs that may start now (``held``: only those admission held back;
         see :func:`._admission.startable`)."""
+        if held and not await any_held(self.db, tenant_id):  # the common case: one round trip
+            return []
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
             return await startable(session, tenant_id, self.concurrent_runs, older_than=older_than, held=held)
 

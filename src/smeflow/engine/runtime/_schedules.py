@@ -11,9 +11,9 @@ Key contracts:
 * **Exactly once**: the job locks the workflow's schedule rows, claims the trigger key
   ``schedule:<fire time>`` (unique per tenant and workflow) and stores the run, the key and the
   next fire time in one transaction; a second worker, a retried job or a re-created one finds
-  the key taken or the fire time moved on, and starts nothing. The run's job and the next fire
-  job are deferred after the commit; a lost defer is re-created by the sweeper (every schedule
-  due within ``SWEEP_HORIZON`` with no waiting job gets one).
+  the key taken or the fire time moved on, and starts nothing. The run's job is written in that
+  transaction, the next fire job deferred after the commit; a lost defer is re-created by the
+  sweeper (every schedule due within ``SWEEP_HORIZON`` with no waiting job gets one).
 * **Missed fire times** (every worker down over one or more fire times): the late job fires once,
   for the most recent fire time that has passed, not once per missed time; the next fire time is
   the first one after now.
@@ -118,7 +118,7 @@ async def fire_schedule(
     queue: RunQueue | None = None,
 ) -> Fired:
     """Start the run of the workflow's schedules due at ``fire_at`` (as of ``now``) and move them
-    on to their next fire time; with ``queue``, the runs' jobs are deferred after the commit."""
+    on to their next fire time; with ``queue``, the runs' jobs are written in the transaction."""
     moment = now or utcnow()
     runs: list[uuid.UUID] = []
     nexts: set[datetime] = set()

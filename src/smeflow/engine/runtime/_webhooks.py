@@ -21,11 +21,15 @@ Key contracts:
 * **Idempotency**: an ``Idempotency-Key`` claims the trigger key ``hook:<key>`` of the workflow
   (unique; an upsert, not a read-then-insert); the same key within :data:`KEY_LIFETIME` gives
   back the first run (``created=False``) and starts nothing; after that it starts a new run.
-* **One transaction** per call: the tenant by slug (auth scope), then, bound to the tenant, the
-  workflow with its newest version's triggers and its sealed secret in one query, the key, the
-  run and its audit record; the run's job is deferred after the commit. Nothing is cached: a
-  cache would have to be dropped in every API process on publish, rename, archive, rotation and
-  tenant changes, and the three reads cost less than the run's own writes.
+* **Transactions**: the checks in one: the tenant by slug (auth scope), then, bound to the tenant,
+  the workflow with its newest version's triggers and its sealed secret in one query, and the
+  input. With a queue and no ``Idempotency-Key`` they write nothing, and the run, its job and its
+  audit record are stored by the queue's batch of the tenant's runs accepted meanwhile (one
+  transaction for all of them, see :mod:`._accepts`); the call is answered once they have
+  committed. With a key (or no queue) the key, the run, its audit record and its job are written
+  in the checks' transaction. Nothing is cached: a cache would have to be dropped in every API
+  process on publish, rename, archive, rotation and tenant changes, and the three reads cost
+  less than the run's own writes.
 """
 
 from __future__ import annotations
@@ -45,11 +49,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.audit import Actor, record
 from smeflow.core import new_id, new_token, utcnow
-from smeflow.core.context import tenant_id_var
+from smeflow.core.context import request_id_var, tenant_id_var
 from smeflow.core.sealing import seal, unseal
 from smeflow.db import Database, DbScope, bind_scope
 from smeflow.engine.models import Workflow, WorkflowVersion
 from smeflow.engine.run_models import Run
+from smeflow.engine.runtime._accepts import Accepting
 from smeflow.engine.runtime._errors import SignatureInvalid
 from smeflow.engine.runtime._inputs import check_input
 from smeflow.engine.runtime._runs import accept_run
@@ -255,7 +260,7 @@ async def accept_hook(
     now: datetime | None = None,
 ) -> HookResult:
     """Start a run of the webhook's workflow from ``call`` (see the module docstring for what is
-    refused, and in which order); the run's job is deferred after the commit with ``queue``."""
+    refused, and in which order); with ``queue`` the run's job is written in the same transaction."""
     moment = now or utcnow()
     key = _check_key(call.idempotency_key)
     async with db.transaction(DbScope.auth()) as session:
@@ -313,22 +318,40 @@ async def accept_hook(
             await admit(tenant_id, tier)
         data = parse_body(call.body)
         run_id = new_id()
+        created_by = "webhook:signed" if signed else "webhook:unsigned"
+        details = {"trigger": "webhook", "idempotency_key": key}
         if key is not None and (first := await _claim(session, tenant_id, workflow_id, key, run_id, moment)):
             return first
         await check_input(session, tenant_id, workflow_id, version, data)
-        run = await accept_run(
-            session,
-            WEBHOOK_ACTOR,
-            tenant_id,
-            workflow_id,
-            version,
-            data,
-            queue=queue,
-            run_id=run_id,
-            created_by="webhook:signed" if signed else "webhook:unsigned",
-            details={"trigger": "webhook", "idempotency_key": key},
-        )
-        return HookResult(run.id, run.status, created=True)
+        if queue is not None and key is None:  # stored in the tenant's next batch, below
+            accepting = Accepting(
+                run_id,
+                workflow_id,
+                version,
+                data,
+                WEBHOOK_ACTOR,
+                created_by,
+                utcnow(),
+                details,
+                request_id_var.get(),
+            )
+        else:
+            run = await accept_run(
+                session,
+                WEBHOOK_ACTOR,
+                tenant_id,
+                workflow_id,
+                version,
+                data,
+                queue=queue,
+                run_id=run_id,
+                created_by=created_by,
+                details=details,
+            )
+            return HookResult(run.id, run.status, created=True)
+    # The checks wrote nothing; the run, its job and its audit event commit together, now.
+    assert queue is not None
+    return HookResult(await queue.accepts.submit(tenant_id, accepting), "queued", created=True)
 
 
 async def rotate_webhook_secret(
