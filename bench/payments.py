@@ -155,11 +155,14 @@ async def ours(
                     break
                 await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - wall
+    asked = percentiles(answered)
     return {
         "payments": len(latencies),
         "failed": failed,
         "per_s": len(latencies) / elapsed,
         **percentiles(latencies),
+        "asked_p50_ms": asked["p50_ms"],
+        "asked_p95_ms": asked["p95_ms"],
     }
 
 
