@@ -32,6 +32,7 @@ from smeflow.integrations._ingress import (
 )
 from smeflow.integrations._loading import WEBHOOK_PATH, sealed_of, to_connector_integration, webhook_url
 from smeflow.integrations._outbox import OUTBOX_CHANNEL, OutboxWorker, enqueue
+from smeflow.integrations._polling import PollingWorker
 from smeflow.integrations._rotation import RotationReport, rotate_keys
 from smeflow.integrations._vault import Sealed, Vault
 from smeflow.integrations._work import Backoff
@@ -67,6 +68,7 @@ __all__ = [
     "IntegrationOutdated",
     "OpenedIntegration",
     "OutboxWorker",
+    "PollingWorker",
     "RotationReport",
     "Sealed",
     "Vault",

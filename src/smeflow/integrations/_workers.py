@@ -14,6 +14,8 @@ from smeflow.db import Database
 from smeflow.errors import ConfigurationError
 from smeflow.integrations._inbox import Handler, InboxWorker, installed_handlers
 from smeflow.integrations._outbox import OutboxWorker
+from smeflow.integrations._polling import PollingWorker
+from smeflow.integrations._vault import Vault
 from smeflow.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,18 +32,22 @@ async def integration_workers(
     periodic: Mapping[str, tuple[float, Callable[[], Awaitable[object]]]] | None = None,
 ) -> AsyncIterator[tuple[InboxWorker, OutboxWorker]]:
     """An inbox worker (the process's ``handlers`` and the installed ones: a kind claimed by both is
-    a :class:`ConfigurationError`) and an outbox worker (``connectors``, default: the built-in and
-    installed ones; HTTP through ``http``), and each ``periodic`` job (name → seconds between runs,
-    job: payment reconciliation), running until the block ends."""
+    a :class:`ConfigurationError`), an outbox worker (``connectors``, default: the built-in and
+    installed ones; HTTP through ``http``), a polling worker (the connectors' polling triggers),
+    and each ``periodic`` job (name → seconds between runs, job: payment reconciliation), running
+    until the block ends."""
     own = dict(handlers or {})
     installed = installed_handlers()
     if both := sorted(set(own) & set(installed)):
         raise ConfigurationError(f"inbox event kinds {both} have a handler and an installed one")
     inbox = InboxWorker(db, own | installed)
-    outbox = OutboxWorker(db, settings, connectors or default_registry(), http)
+    registry = connectors or default_registry()
+    outbox = OutboxWorker(db, settings, registry, http)
+    polls = PollingWorker(db, Vault.from_settings(settings), registry, http)
     tasks = [
         asyncio.create_task(inbox.run(), name="smeflow-inbox-worker"),
         asyncio.create_task(outbox.run(), name="smeflow-outbox-worker"),
+        asyncio.create_task(polls.run(), name="smeflow-polling-worker"),
         *(
             asyncio.create_task(_every(name, seconds, job), name=f"smeflow-{name}")
             for name, (seconds, job) in (periodic or {}).items()

@@ -15,6 +15,8 @@ security (migration ``0012_integrations``).
   stored before the provider gets its answer; forged deliveries are not stored.
 * ``inbox_events``: the events of accepted deliveries, unique per integration and provider event
   id (a replayed delivery adds nothing), processed asynchronously with retries.
+* ``integration_cursors``: each polling trigger's cursor and last poll; a poll's events go into
+  the inbox like a webhook delivery's (same dedupe), its delivery row marked as polled.
 * ``outbox``: an outbound side effect written in the same transaction as the change that causes
   it, unique per idempotency key, delivered by workers with retries.
 """
@@ -169,12 +171,33 @@ class OutboxItem(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class IntegrationCursor(Base):
+    """Where an integration's polling trigger stopped last time (its dedupe cursor) and when."""
+
+    __tablename__ = "integration_cursors"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "integration_id"],
+            ["integrations.tenant_id", "integrations.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    integration_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    trigger: Mapped[str] = mapped_column(Text, primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    polled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 __all__ = [
     "DELIVERY_STATUSES",
     "INTEGRATION_STATUSES",
     "WORK_STATUSES",
     "InboxEvent",
     "Integration",
+    "IntegrationCursor",
     "OutboxItem",
     "WebhookDelivery",
 ]

@@ -142,6 +142,28 @@ def upgrade(app_role: str, app_password: str | None = None) -> None:
             f"CREATE POLICY work_due ON {table} FOR SELECT "
             f"USING (smeflow_scope() = 'platform' AND status = 'pending')"
         )
+    op.execute(
+        """CREATE TABLE integration_cursors (
+            tenant_id uuid NOT NULL,
+            integration_id uuid NOT NULL,
+            trigger text NOT NULL,
+            cursor text,
+            polled_at timestamptz,
+            last_error text,
+            CONSTRAINT pk_integration_cursors PRIMARY KEY (tenant_id, integration_id, trigger),
+            CONSTRAINT fk_integration_cursors_tenant_id_integrations FOREIGN KEY (tenant_id, integration_id)
+                REFERENCES integrations (tenant_id, id) ON DELETE CASCADE
+        )"""
+    )
+    _tenant_rls("integration_cursors")
+    # the pollers (platform scope) list the active integrations and their last polls
+    op.execute(
+        "CREATE POLICY poll_read ON integrations FOR SELECT "
+        "USING (smeflow_scope() = 'platform' AND status = 'active')"
+    )
+    op.execute(
+        "CREATE POLICY poll_read ON integration_cursors FOR SELECT USING (smeflow_scope() = 'platform')"
+    )
     op.execute("CREATE INDEX ix_inbox_events_due ON inbox_events (next_attempt_at) WHERE status = 'pending'")
     op.execute("CREATE INDEX ix_outbox_due ON outbox (next_attempt_at) WHERE status = 'pending'")
 
@@ -150,6 +172,7 @@ def upgrade(app_role: str, app_password: str | None = None) -> None:
         "webhook_deliveries": "SELECT, INSERT, DELETE",  # a delivery is evidence: never changed
         "inbox_events": "SELECT, INSERT, UPDATE, DELETE",
         "outbox": "SELECT, INSERT, UPDATE, DELETE",
+        "integration_cursors": "SELECT, INSERT, UPDATE, DELETE",
     }
     for table, privileges in grants.items():
         op.execute(f'GRANT {privileges} ON {table} TO "{app_role}"')
@@ -164,5 +187,5 @@ def downgrade(app_role: str, app_password: str | None = None) -> None:
             f"DELETE FROM authz_rules WHERE ptype = '{p}' AND v0 = '{a}' AND v1 = '{b}'"
             f" AND v2 = '{c}' AND v3 = '{d}'"
         )
-    for table in ("outbox", "inbox_events", "webhook_deliveries", "integrations"):
+    for table in ("integration_cursors", "outbox", "inbox_events", "webhook_deliveries", "integrations"):
         op.execute(f"DROP TABLE IF EXISTS {table}")
