@@ -4,7 +4,7 @@ error bodies (protocols §1.2 to §1.8), called with plain HTTP as any Daraja cl
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -150,7 +150,8 @@ async def test_stk_field_rules(
 
 async def test_the_timestamp_must_be_the_passwords_and_kenyan(client: httpx.AsyncClient) -> None:
     other = stk_body()
-    other["Timestamp"] = str(int(other["Timestamp"]) - 1)  # not the one in the Password
+    earlier = datetime.strptime(other["Timestamp"], "%Y%m%d%H%M%S") - timedelta(seconds=1)
+    other["Timestamp"] = earlier.strftime("%Y%m%d%H%M%S")  # a real time, not the one in the Password
     assert error(await stk(client, other))[2] == "Wrong credentials"
     utc = datetime.now(UTC).strftime("%Y%m%d%H%M%S")  # three hours behind Kenya
     late = stk_body(Timestamp=utc, Password=password(SANDBOX_SHORTCODE, SANDBOX_PASSKEY, utc))

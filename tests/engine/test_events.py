@@ -358,12 +358,16 @@ async def test_an_event_wait_gives_up_after_its_timeout(
     queue: RunQueue,  # noqa: F811
     tenant_a: uuid.UUID,
 ) -> None:
-    routed = await waiting_run(
-        db, queue, tenant_a, waiting_for({"name": "payment.succeeded"}, timeout=1, on_error=True)
+    # both runs are started before either is looked at: a 1-s timeout may pass while a loaded
+    # machine drains the queue, so "waiting" is read from their timelines, not raced for
+    routed_flow = await published(
+        db, tenant_a, waiting_for({"name": "payment.succeeded"}, timeout=1, on_error=True)
     )
     definition = waiting_for({"name": "payment.succeeded"}, timeout="PT1S")
     definition["name"] = "Strict payment"
-    failing = await waiting_run(db, queue, tenant_a, definition)
+    failing_flow = await published(db, tenant_a, definition)
+    routed = await accept(db, tenant_a, routed_flow, {}, queue)
+    failing = await accept(db, tenant_a, failing_flow, {}, queue)
 
     run, events = await until_ended(db, queue, tenant_a, routed)
     assert (run.status, run.output) == ("succeeded", {"late": True})
@@ -371,7 +375,7 @@ async def test_an_event_wait_gives_up_after_its_timeout(
     run, events = await until_ended(db, queue, tenant_a, failing)
     assert run.status == "failed"
     assert run.error == "Step 'pay' waited 1 second for payment.succeeded and gave up"
-    assert events[-1] == ("pay", "failed")
+    assert events[-2:] == [("pay", "waiting"), ("pay", "failed")]
     # given up: the waits are closed, an event now reaches neither run
     assert (await emit(db, tenant_a, "payment.succeeded", {}, queue)).resumed == []
 
