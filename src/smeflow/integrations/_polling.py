@@ -26,11 +26,12 @@ from sqlalchemy import select, text
 from smeflow.connectors import ActionContext, ConnectorError, ConnectorRegistry, HttpFactory, PollingDef
 from smeflow.core import new_id, utcnow
 from smeflow.db import Database, DbScope
+from smeflow.errors import SMEFlowError
 from smeflow.integrations._ingress import INBOX_CHANNEL
-from smeflow.integrations._loading import to_connector_integration
 from smeflow.integrations._vault import Vault
 from smeflow.integrations._work import safe_message
 from smeflow.integrations.models import Integration, IntegrationCursor
+from smeflow.integrations.service import open_row
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,11 @@ class PollingWorker:
             interval = timedelta(seconds=definition.interval_seconds)
             if cursor.polled_at is not None and cursor.polled_at + interval > utcnow():
                 return None  # another worker polled it meanwhile
-            integration = to_connector_integration(row, connector, self.vault, public_url=None)
+            try:
+                integration = open_row(row, self.connectors, self.vault, public_url=None).integration
+            except SMEFlowError as exc:  # outdated settings or secrets that do not open: said, not polled
+                cursor.polled_at, cursor.last_error = utcnow(), safe_message(exc, trigger)
+                return 0
             ctx = ActionContext(integration, self.http.for_integration(connector, integration))
             cursor.polled_at = utcnow()
             try:

@@ -41,9 +41,10 @@ from smeflow.core.money import Money
 from smeflow.core.phones import PhoneError, to_e164
 from smeflow.db import Database, DbScope
 from smeflow.errors import FieldProblem, NotFound, ValidationFailed
-from smeflow.integrations._loading import find_integration, to_connector_integration
+from smeflow.integrations._loading import find_integration
 from smeflow.integrations._vault import Vault
 from smeflow.integrations.models import InboxEvent, Integration
+from smeflow.integrations.service import open_row
 from smeflow.payments._states import Observed
 from smeflow.payments.models import Payment
 from smeflow.payments.service import (
@@ -284,7 +285,7 @@ class PaymentFlow:
         connector = self.registry.get(row.connector)
         if connector is None:
             raise NotFound(f"the connector {row.connector!r} is not installed")
-        integration = to_connector_integration(row, connector, self.vault, public_url=self.public_url)
+        integration = open_row(row, self.registry, self.vault, public_url=self.public_url).integration
         http = self.http.for_integration(connector, integration)
         return connector, ActionContext(integration, http, idempotency_key=idempotency_key)
 

@@ -36,8 +36,9 @@ from smeflow.db import Database, DbScope
 from smeflow.engine.runtime._actions import JOURNALED_EFFECTS, Action, ActionContext, ActionRegistry
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError
 from smeflow.errors import SMEFlowError
-from smeflow.integrations._loading import find_integration, to_connector_integration
+from smeflow.integrations._loading import find_integration
 from smeflow.integrations._vault import Vault
+from smeflow.integrations.service import open_row
 from smeflow.payments import PaymentFlow
 from smeflow.payments.models import Payment
 
@@ -49,9 +50,12 @@ _INTEGRATION = Field(
 class IntegrationOpener:
     """Opens a tenant's integration for one call (decrypted credentials, in memory only)."""
 
-    def __init__(self, db: Database, vault: Vault, *, public_url: str | None = None) -> None:
+    def __init__(
+        self, db: Database, vault: Vault, registry: ConnectorRegistry, *, public_url: str | None = None
+    ) -> None:
         self.db = db
         self.vault = vault
+        self.registry = registry
         self.public_url = public_url
 
     async def open(self, tenant_id: uuid.UUID, name_or_id: str, connector: Connector) -> Integration:
@@ -63,7 +67,10 @@ class IntegrationOpener:
             raise StepFailed(
                 f"the integration {name_or_id!r} is a {row.connector} integration, not {connector.key}"
             )
-        return to_connector_integration(row, connector, self.vault, public_url=self.public_url)
+        try:
+            return open_row(row, self.registry, self.vault, public_url=self.public_url).integration
+        except SMEFlowError as exc:  # outdated settings, a connector gone, secrets that do not open
+            raise StepFailed(exc.message) from None
 
 
 def _step_error(name: str, exc: SMEFlowError) -> StepFailed:

@@ -67,7 +67,7 @@ class IntegrationKit:
             registry=registry,
             vault=vault,
             http=http,
-            opener=IntegrationOpener(db, vault, public_url=settings.public_url),
+            opener=IntegrationOpener(db, vault, registry, public_url=settings.public_url),
             payments=PaymentFlow(
                 db,
                 registry=registry,
