@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,9 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from smeflow.connectors import (
     ActionContext,
@@ -37,42 +33,15 @@ from smeflow.connectors.flutterwave import (
     signature,
     tx_ref_for,
 )
-from smeflow.connectors.sandbox import Sandbox, serving
+from smeflow.connectors.sandbox import serving
 from smeflow.connectors.testing import ConnectorConformance
 from smeflow.core.money import from_major
+
+from .receiver import Receiver
 
 SECRET = "FLWSECK_TEST-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d-X"
 HASH = "my-webhook-hash-3f9c2a71"
 CHECKOUT = {"redirect_url": "https://shop.example/paid", "email": "wanjiru@example.ke"}
-
-
-class Receiver(Sandbox):
-    """A local webhook receiver: records each delivery as it arrived (raw body, headers)."""
-
-    key = "receiver"
-    title = "Webhook receiver"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.deliveries: list[InboundRequest] = []
-
-    def routes(self) -> list[BaseRoute]:
-        async def hook(request: Request) -> Response:
-            body = await request.body()
-            self.deliveries.append(
-                InboundRequest("POST", body, {k.lower(): v for k, v in request.headers.items()})
-            )
-            return JSONResponse({"ok": True})
-
-        return [Route("/hook", hook, methods=["POST"])]
-
-    async def wait_for(self, count: int) -> list[InboundRequest]:
-        """The first ``count`` deliveries, once they have arrived (a generous deadline)."""
-        deadline = time.monotonic() + 30
-        while len(self.deliveries) < count:
-            assert time.monotonic() < deadline, f"{count} deliveries expected, {len(self.deliveries)} arrived"
-            await asyncio.sleep(0.02)
-        return self.deliveries[:count]
 
 
 def make_integration(url: str, secret: str = SECRET, secret_hash: str = HASH, **config: Any) -> Integration:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,9 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from smeflow.connectors import (
     ActionContext,
@@ -30,38 +26,12 @@ from smeflow.connectors import (
     Unavailable,
 )
 from smeflow.connectors.paystack import Paystack, PaystackCredentials, PaystackSandbox, reference_for, sign
-from smeflow.connectors.sandbox import Sandbox, serving
+from smeflow.connectors.sandbox import serving
 from smeflow.connectors.testing import ConnectorConformance
 
+from .receiver import Receiver
+
 SECRET = "sk_test_4f6d0c2b9e8a7d6c5b4a3f2e1d0c9b8a"
-
-
-class Receiver(Sandbox):
-    """A local webhook receiver: records each delivery as it arrived (raw body, headers)."""
-
-    key = "receiver"
-    title = "Webhook receiver"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.deliveries: list[InboundRequest] = []
-
-    def routes(self) -> list[BaseRoute]:
-        async def hook(request: Request) -> Response:
-            body = await request.body()
-            headers = {k.lower(): v for k, v in request.headers.items()}
-            self.deliveries.append(InboundRequest("POST", body, headers))
-            return JSONResponse({"ok": True})
-
-        return [Route("/hook", hook, methods=["POST"])]
-
-    async def wait_for(self, count: int) -> list[InboundRequest]:
-        """The first ``count`` deliveries, once they have arrived (a generous deadline)."""
-        deadline = time.monotonic() + 30
-        while len(self.deliveries) < count:
-            assert time.monotonic() < deadline, f"{count} deliveries expected, {len(self.deliveries)} arrived"
-            await asyncio.sleep(0.02)
-        return self.deliveries[:count]
 
 
 @dataclass
