@@ -27,20 +27,108 @@ class TierQuota(BaseModel):
     max_users: int = Field(gt=0)
     max_api_keys: int = Field(gt=0)
     concurrent_runs: int = Field(gt=0)
+    llm_budget_micros: int = Field(
+        default=0,
+        ge=0,
+        description="language-model spend allowed per calendar month, in millionths of a US dollar "
+        "(0: offline understanding only); warned at llm_budget_warn_ratio, offline at 100 %",
+    )
 
 
 def default_tiers() -> dict[str, TierQuota]:
     return {
-        "free": TierQuota(requests_per_second=5, burst=20, max_users=5, max_api_keys=3, concurrent_runs=2),
+        "free": TierQuota(
+            requests_per_second=5,
+            burst=20,
+            max_users=5,
+            max_api_keys=3,
+            concurrent_runs=2,
+            llm_budget_micros=2_000_000,
+        ),
         "starter": TierQuota(
-            requests_per_second=20, burst=60, max_users=10, max_api_keys=10, concurrent_runs=10
+            requests_per_second=20,
+            burst=60,
+            max_users=10,
+            max_api_keys=10,
+            concurrent_runs=10,
+            llm_budget_micros=20_000_000,
         ),
         "business": TierQuota(
-            requests_per_second=100, burst=300, max_users=50, max_api_keys=50, concurrent_runs=50
+            requests_per_second=100,
+            burst=300,
+            max_users=50,
+            max_api_keys=50,
+            concurrent_runs=50,
+            llm_budget_micros=200_000_000,
         ),
         "enterprise": TierQuota(
-            requests_per_second=1000, burst=3000, max_users=1000, max_api_keys=500, concurrent_runs=500
+            requests_per_second=1000,
+            burst=3000,
+            max_users=1000,
+            max_api_keys=500,
+            concurrent_runs=500,
+            llm_budget_micros=2_000_000_000,
         ),
+    }
+
+
+class LlmPrice(BaseModel):
+    """What one model costs, in millionths of a US dollar per million tokens."""
+
+    model_config = {"frozen": True}
+
+    input_per_million: int = Field(ge=0, description="per million prompt tokens not read from the cache")
+    output_per_million: int = Field(ge=0, description="per million completion tokens")
+    cached_per_million: int | None = Field(
+        default=None, ge=0, description="per million prompt tokens the provider read from its cache"
+    )
+
+
+def default_llm_prices() -> dict[str, LlmPrice]:
+    """List prices (USD) of common models, keyed ``provider:model``; operators override them."""
+    return {
+        "openai:gpt-4o-mini": LlmPrice(
+            input_per_million=150_000, output_per_million=600_000, cached_per_million=75_000
+        ),
+        "openai:gpt-4o": LlmPrice(
+            input_per_million=2_500_000, output_per_million=10_000_000, cached_per_million=1_250_000
+        ),
+        "openai:gpt-4.1-mini": LlmPrice(
+            input_per_million=400_000, output_per_million=1_600_000, cached_per_million=100_000
+        ),
+        "anthropic:claude-3-5-haiku-latest": LlmPrice(
+            input_per_million=800_000, output_per_million=4_000_000, cached_per_million=80_000
+        ),
+        "anthropic:claude-sonnet-4-0": LlmPrice(
+            input_per_million=3_000_000, output_per_million=15_000_000, cached_per_million=300_000
+        ),
+        "google_genai:gemini-2.0-flash": LlmPrice(
+            input_per_million=100_000, output_per_million=400_000, cached_per_million=25_000
+        ),
+    }
+
+
+def default_usd_rates() -> dict[str, str]:
+    """Units of each currency per US dollar, to show LLM spend in a tenant's currency."""
+    return {
+        "USD": "1",
+        "KES": "129",
+        "NGN": "1530",
+        "ZAR": "18.1",
+        "GHS": "15.2",
+        "UGX": "3700",
+        "TZS": "2600",
+        "RWF": "1420",
+        "ETB": "125",
+        "EGP": "48.5",
+        "MAD": "9.9",
+        "XOF": "600",
+        "XAF": "600",
+        "ZMW": "26.5",
+        "BWP": "13.6",
+        "MZN": "63.9",
+        "SOS": "571",
+        "EUR": "0.92",
     }
 
 
@@ -113,6 +201,26 @@ class Settings(BaseSettings):
         description="a worker silent this long is dead: its runs are taken over by another worker",
     )
 
+    # agents and language models
+    llm_prices: dict[str, LlmPrice] = Field(
+        default_factory=default_llm_prices,
+        description="price per model (provider:model); a model missing here is recorded at cost 0 and logged",
+    )
+    usd_rates: dict[str, str] = Field(
+        default_factory=default_usd_rates,
+        description="units of a currency per US dollar (decimal strings), for spend in a tenant's currency",
+    )
+    llm_budget_warn_ratio: float = Field(
+        default=0.8, gt=0, le=1, description="share of the budget that warns"
+    )
+    llm_cache_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, gt=0, description="how long a cached answer lives"
+    )
+    llm_semantic_cache_threshold: float = Field(
+        default=0.95, gt=0, le=1, description="cosine similarity above which a cached answer is reused"
+    )
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, description="one model call's time limit")
+
     # HTTP
     payments_quiet_seconds: float = Field(
         default=30.0,
@@ -168,4 +276,13 @@ class Settings(BaseSettings):
         return self.tiers.get(name) or self.tiers.get("free") or default_tiers()["free"]
 
 
-__all__ = ["DEV_SECRET_KEY", "OidcSettings", "Settings", "TierQuota", "default_tiers"]
+__all__ = [
+    "DEV_SECRET_KEY",
+    "LlmPrice",
+    "OidcSettings",
+    "Settings",
+    "TierQuota",
+    "default_llm_prices",
+    "default_tiers",
+    "default_usd_rates",
+]

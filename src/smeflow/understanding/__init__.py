@@ -1,0 +1,3 @@
+"""understanding"""
+
+__all__: list[str] = []
