@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import URL, create_engine
 
+import smeflow.agents.models
 import smeflow.audit.models
 import smeflow.engine.approval_models
 import smeflow.engine.event_models

@@ -14,25 +14,33 @@ import math
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from smeflow.agents import Journal, MemoryJournal, Toolbox, ToolboxFactory
 from smeflow.engine.runtime._errors import StepFailed
+
+
+def _no_tools(names: tuple[str, ...], review_writes: bool) -> Toolbox:
+    return Toolbox()
 
 
 @dataclass(frozen=True, slots=True)
 class AgentCall:
     """Where the agent is called from: whose run, which step, its idempotency key (for a provider
-    that deduplicates), an HTTP client."""
+    that deduplicates), an HTTP client; the step's journal (results the agent obtained in an
+    earlier execution of this step) and its tools (by name, see :mod:`._agent_tools`)."""
 
     tenant_id: uuid.UUID
     run_id: uuid.UUID
     node_id: str
     idempotency_key: str
     http: httpx.AsyncClient
+    journal: Journal = field(default_factory=MemoryJournal)
+    toolbox_for: ToolboxFactory = _no_tools
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,7 @@ class AgentRequest:
     tenant_id: uuid.UUID
     run_id: uuid.UUID
     language: str | None = None
+    agent_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +115,12 @@ class Agent(Protocol):
 
 
 class AgentRegistry:
-    """Agents by name."""
+    """Agents by name: the built-in ones, then (``tenants``, if given) the agent that answers for
+    any other name with the tenant's agent of that name."""
 
-    def __init__(self, agents: Iterable[Agent] = ()) -> None:
+    def __init__(self, agents: Iterable[Agent] = (), *, tenants: Agent | None = None) -> None:
         self._agents: dict[str, Agent] = {}
+        self.tenants = tenants
         for agent in agents:
             self.register(agent)
 
@@ -119,7 +130,7 @@ class AgentRegistry:
         self._agents[agent.name] = agent
 
     def get(self, name: str) -> Agent | None:
-        return self._agents.get(name)
+        return self._agents.get(name) or self.tenants
 
     def names(self) -> list[str]:
         return sorted(self._agents)

@@ -134,14 +134,16 @@ class StepContext:
         output: Any = None,
         error: str | None = None,
         duration_ms: int = 0,
+        kind: str | None = None,
     ) -> None:
-        """Record one step event of ``node`` (the only way node code writes to the timeline)."""
+        """Record one step event of ``node`` (the only way node code writes to the timeline);
+        ``kind``: the node's kind unless given (an agent's tool calls are ``tool`` events)."""
         if self.events is not None:
             self.events.append(
                 {
                     "seq": next(self.event_seq),
                     "node_id": node.id,
-                    "kind": node.kind,
+                    "kind": kind or node.kind,
                     "status": status,
                     "input": input,
                     "output": output,
@@ -157,7 +159,7 @@ class StepContext:
             self.run_id,
             seq=next(self.event_seq),
             node_id=node.id,
-            kind=node.kind,
+            kind=kind or node.kind,
             status=status,
             input=input,
             output=output,

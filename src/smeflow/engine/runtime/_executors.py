@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 from langgraph.types import interrupt
 
 from smeflow.engine.definitions import AgentNode, FormNode, Node, SendMessageNode
+from smeflow.engine.runtime._agent_tools import agent_toolbox
 from smeflow.engine.runtime._agents import AgentCall, AgentRegistry, AgentReply, AgentRequest
 from smeflow.engine.runtime._approvals import open_approval
 from smeflow.engine.runtime._cel import evaluate, resolve
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError
 from smeflow.engine.runtime._forms import open_form
 from smeflow.engine.runtime._messages import OutboundMessage, SendCall, SenderRegistry
-from smeflow.engine.runtime._records import write_journal
+from smeflow.engine.runtime._records import read_journal, write_journal
 from smeflow.engine.runtime._visits import journaled_result, record_waiting, step_key, visit_of
 
 if TYPE_CHECKING:
@@ -97,10 +98,19 @@ async def _ask(
     if agent is None:  # the registry changed since compiling
         raise StepFailed(f"Step {node.id!r} asks the agent {agent_name!r}, which is not installed")
     request = AgentRequest(
-        node.config.instructions, given, ctx.tenant_id, ctx.run_id, _language(given, state)
+        node.config.instructions, given, ctx.tenant_id, ctx.run_id, _language(given, state), agent_name
     )
     try:
-        reply = await agent.run(AgentCall(ctx.tenant_id, ctx.run_id, node.id, key, ctx.http), request)
+        call = AgentCall(
+            ctx.tenant_id,
+            ctx.run_id,
+            node.id,
+            key,
+            ctx.http,
+            journal=StepJournal(ctx),
+            toolbox_for=lambda names, review: agent_toolbox(node, state, ctx, key, names, review),
+        )
+        reply = await agent.run(call, request)
     except StepFailed as exc:
         raise _named(exc, node.id) from None
     problem = reply.problem()
@@ -117,6 +127,22 @@ async def _ask(
         ctx.db, ctx.tenant_id, ctx.run_id, key, reply.to_json(), cost_micros=reply.cost_micros
     )
     return reply
+
+
+class StepJournal:
+    """The run's journal as an agent sees it: what it obtained in an earlier execution of the step."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        self._ctx = ctx
+
+    async def get(self, key: str) -> Any | None:
+        if self._ctx.fresh:
+            return None
+        done = await read_journal(self._ctx.db, self._ctx.tenant_id, self._ctx.run_id, key)
+        return None if done is None else done.result
+
+    async def put(self, key: str, value: Any) -> None:
+        await write_journal(self._ctx.db, self._ctx.tenant_id, self._ctx.run_id, key, value)
 
 
 def agent_step(agents: AgentRegistry) -> Execute:

@@ -32,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
+from smeflow.agents import AgentService
 from smeflow.connectors import ConnectorRegistry
 from smeflow.core import utcnow
 from smeflow.core.context import run_id_var, tenant_id_var
@@ -58,6 +59,7 @@ from smeflow.engine.runtime._outcomes import Claimed, Executed
 from smeflow.engine.runtime._saver import FirstRunSaver
 from smeflow.engine.runtime._stops import RunStopped, StopSignals
 from smeflow.engine.runtime._subworkflows import child_answers
+from smeflow.engine.runtime._tenant_agents import TenantAgents
 from smeflow.engine.runtime._waits import wake_answers
 from smeflow.engine.runtime._wiring import IntegrationKit
 from smeflow.errors import SMEFlowError
@@ -121,6 +123,10 @@ class Runtime:
         if settings is not None:
             self.integrations = IntegrationKit.build(db, settings, self.http, connectors)
             self.integrations.install(self.actions)
+            if self.agents.tenants is None:
+                self.agents.tenants = TenantAgents(
+                    AgentService(db, settings, self.integrations.llm_credentials)
+                )
         self._pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
             engine_conninfo(db),
             min_size=1,

@@ -14,23 +14,29 @@ Key contracts:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smeflow.agents import AgentUnavailable, Credentials
 from smeflow.audit import Actor
 from smeflow.connectors import ConnectorRegistry, HttpFactory, default_registry
-from smeflow.db import Database
+from smeflow.db import Database, DbScope
 from smeflow.engine.runtime._actions import ActionRegistry
 from smeflow.engine.runtime._connector_actions import (
     IntegrationOpener,
     payment_view,
     register_integration_actions,
 )
+from smeflow.engine.runtime._errors import StepFailed
 from smeflow.integrations._vault import Vault
+from smeflow.integrations.models import Integration as IntegrationRow
 from smeflow.payments import PaymentFlow, builtin_gateways
 from smeflow.payments.models import Payment
 from smeflow.settings import Settings
@@ -95,6 +101,45 @@ class IntegrationKit:
     def handlers(self) -> dict[str, Any]:
         """The inbox handlers of this process, by event kind or prefix."""
         return {"payment.": self.payments.on_inbox_event}
+
+    async def llm_credentials(
+        self, tenant_id: uuid.UUID, provider: str, name_or_id: str | None
+    ) -> Credentials:
+        """The key (and base URL, region) of the tenant's integration for an LLM provider: the one
+        named, or else its only active integration of that provider's connector."""
+        connector = self.registry.get(provider)
+        if connector is None:
+            raise AgentUnavailable(f"the language-model connector {provider!r} is not installed")
+        if name_or_id is None:
+            async with self.opener.db.transaction(DbScope.tenant(tenant_id)) as session:
+                names = (
+                    await session.scalars(
+                        select(IntegrationRow.name).where(
+                            IntegrationRow.tenant_id == tenant_id,
+                            IntegrationRow.connector == provider,
+                            IntegrationRow.status == "active",
+                        )
+                    )
+                ).all()
+            if len(names) != 1:
+                raise AgentUnavailable(
+                    f"the agent needs a {provider} integration: connect one"
+                    if not names
+                    else f"the tenant has {len(names)} {provider} integrations: "
+                    "name one in the agent's config"
+                )
+            name_or_id = names[0]
+        try:
+            integration = await self.opener.open(tenant_id, name_or_id, connector)
+        except StepFailed as exc:
+            raise AgentUnavailable(exc.message) from None
+        key = getattr(integration.credentials, "api_key", None)
+        secret = key.get_secret_value() if isinstance(key, SecretStr) else key
+        base_url = getattr(integration.config, "base_url", None) or getattr(
+            integration.credentials, "base_url", None
+        )
+        region = getattr(integration.config, "region", None)
+        return Credentials(secret or None, str(base_url) if base_url else None, region)
 
     async def payment_settled(self, session: AsyncSession, payment: Payment) -> None:
         from smeflow.engine.runtime._events import emit_event

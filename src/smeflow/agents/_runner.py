@@ -1,0 +1,324 @@
+"""The agents service: one turn of a tenant's agent (automator, mentor or supervisor).
+
+Key contracts:
+
+* ``offline`` agents, agents whose tenant (or own) budget for the month is spent, and turns that
+  exhaust it midway answer with offline understanding (``mode: offline`` in the output, with the
+  reason); nothing fails for want of a model.
+* A provider the tenant's residency policy no longer allows is refused at the turn too
+  (:class:`AgentUnavailable`), not only when the agent is configured.
+* A supervisor picks the agent for the message's intent (offline understanding, so routing costs
+  nothing) and runs it; with ``review_writes`` a person approves that agent's write tools (money
+  tools always need one, whoever calls them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from smeflow.agents._cache import CacheHit, CacheKey, cache_key, lookup, store
+from smeflow.agents._embedding import embed_query
+from smeflow.agents._ledger import Budget, Spend, agent_spent, price_of, record_call, tenant_budget
+from smeflow.agents._llm import Answer, LlmTurn, run_llm_turn
+from smeflow.agents._offline import detect, offline_turn
+from smeflow.agents._providers import ModelRef, build_chat_model, parse_model_ref
+from smeflow.agents._redaction import Redactor
+from smeflow.agents._turns import AgentUnavailable, CredentialSource, TurnContext, TurnResult
+from smeflow.agents._usage import Usage, cost_micros
+from smeflow.agents.models import Agent
+from smeflow.agents.schemas import AgentConfig
+from smeflow.agents.service import allowed_providers, find_agent
+from smeflow.db import Database, DbScope
+from smeflow.settings import Settings
+from smeflow.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+MAX_ROUTING_DEPTH = 2
+LLM_CONFIDENCE = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    tenant: Tenant
+    agent: Agent
+    config: AgentConfig
+    budget: Budget
+    agent_spent: int
+
+
+@dataclass(slots=True)
+class _Spending:
+    budget: Budget
+    agent_spent: int
+
+
+def conversation(given: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+    """The customer's message (``text`` or ``message``; else the input as JSON) and the earlier
+    turns (``history``: a list of ``{"role": "customer"|"assistant", "text": ...}``)."""
+    text = given.get("text", given.get("message"))
+    if not isinstance(text, str) or not text.strip():
+        text = orjson.dumps({k: v for k, v in given.items() if k != "history"}).decode()
+    history: list[tuple[str, str]] = []
+    for item in given.get("history") or []:
+        if isinstance(item, dict) and isinstance(item.get("text"), str):
+            role = "assistant" if item.get("role") in ("assistant", "agent", "business") else "user"
+            history.append((role, item["text"]))
+    return text.strip(), history[-20:]
+
+
+class AgentService:
+    """Runs tenants' agents. ``credentials`` opens a provider's key from the tenant's integration."""
+
+    def __init__(self, db: Database, settings: Settings, credentials: CredentialSource) -> None:
+        self.db = db
+        self.settings = settings
+        self.credentials = credentials
+
+    async def _load(self, tenant_id: Any, name: str) -> _Loaded:
+        async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
+            tenant = await session.get(Tenant, tenant_id)
+            agent = await find_agent(session, tenant_id, name)
+            if tenant is None or agent is None:
+                raise AgentUnavailable(f"this tenant has no agent named {name!r}")
+            if agent.status != "active":
+                raise AgentUnavailable(f"the agent {agent.name!r} is disabled")
+            config = AgentConfig.model_validate(agent.config)
+            budget = await tenant_budget(session, self.settings, tenant)
+            spent = await agent_spent(session, tenant_id, agent.id) if config.budget_micros is not None else 0
+            session.expunge_all()
+        return _Loaded(tenant, agent, config, budget, spent)
+
+    async def turn(
+        self,
+        ctx: TurnContext,
+        agent_name: str,
+        *,
+        instructions: str | None,
+        given: dict[str, Any],
+        language: str | None,
+        review_writes: bool = False,
+        depth: int = 0,
+    ) -> TurnResult:
+        """One answer of the tenant's agent ``agent_name`` to ``given`` (see :func:`conversation`)."""
+        loaded = await self._load(ctx.tenant_id, agent_name)
+        text, history = conversation(given)
+        if loaded.agent.type == "supervisor":
+            return await self._supervise(ctx, loaded, instructions, given, text, language, depth)
+        try:
+            ref = parse_model_ref(loaded.config.model)
+        except ValueError as exc:
+            raise AgentUnavailable(f"the agent {loaded.agent.name!r}: {exc}") from None
+        if ref.provider == "offline":
+            return offline_turn(
+                text, loaded.tenant, loaded.agent, loaded.config, language, given, reason="configured"
+            )
+        if ref.provider not in allowed_providers(loaded.tenant):
+            raise AgentUnavailable(
+                f"the agent {loaded.agent.name!r} uses {ref.provider}, which the tenant's data residency "
+                "policy no longer allows"
+            )
+        if self._spent(loaded):
+            return offline_turn(
+                text, loaded.tenant, loaded.agent, loaded.config, language, given, reason="budget"
+            )
+        return await self._llm(ctx, loaded, ref, instructions, given, text, history, language, review_writes)
+
+    def _spent(self, loaded: _Loaded) -> bool:
+        if loaded.budget.left == 0:
+            return True
+        limit = loaded.config.budget_micros
+        return limit is not None and loaded.agent_spent >= limit
+
+    async def _supervise(
+        self,
+        ctx: TurnContext,
+        loaded: _Loaded,
+        instructions: str | None,
+        given: dict[str, Any],
+        text: str,
+        language: str | None,
+        depth: int,
+    ) -> TurnResult:
+        routed = offline_turn(
+            text, loaded.tenant, loaded.agent, loaded.config, language, given, reason="routing"
+        )
+        intent = routed.output.get("intent")
+        target = loaded.config.routes.get(str(intent)) if intent else None
+        target = target or loaded.config.default_route
+        if (
+            target is None
+            or depth >= MAX_ROUTING_DEPTH
+            or routed.confidence < loaded.config.confidence_threshold
+        ):
+            output = dict(routed.output) | {"routed_to": None, "escalate": True}
+            return TurnResult(output, 0.0)
+        result = await self.turn(
+            ctx,
+            target,
+            instructions=instructions,
+            given=given,
+            language=language or str(routed.output.get("language") or "") or None,
+            review_writes=loaded.config.review_writes,
+            depth=depth + 1,
+        )
+        output = dict(result.output) | {
+            "routed_to": target,
+            "route_intent": intent,
+            "supervisor": loaded.agent.name,
+        }
+        return TurnResult(
+            output, result.confidence, result.cost_micros, result.model, result.tokens_in, result.tokens_out
+        )
+
+    async def _llm(
+        self,
+        ctx: TurnContext,
+        loaded: _Loaded,
+        ref: ModelRef,
+        instructions: str | None,
+        given: dict[str, Any],
+        text: str,
+        history: Sequence[tuple[str, str]],
+        language: str | None,
+        review_writes: bool,
+    ) -> TurnResult:
+        tenant, agent, config = loaded.tenant, loaded.agent, loaded.config
+        language = language or detect(text, tenant, config)
+        creds = await self.credentials(tenant.id, ref.provider, config.integration)
+        extra: dict[str, Any] = {"max_tokens": config.max_output_tokens}
+        if config.temperature is not None:
+            extra["temperature"] = config.temperature
+        chat = build_chat_model(
+            ref,
+            api_key=creds.api_key,
+            base_url=creds.base_url,
+            http_client=ctx.http,
+            timeout=self.settings.llm_timeout_seconds,
+            **extra,
+        )
+        toolbox = ctx.toolbox_for(tuple(config.tools), review_writes)
+        system = _system_prompt(tenant, config, instructions, language)
+        pii_allowed = bool((tenant.residency or {}).get("pii_to_llm", False))
+        redactor = None if pii_allowed else Redactor(region=tenant.region)
+        state = _Spending(loaded.budget, loaded.agent_spent)
+        price = price_of(self.settings, ref.provider, ref.model)
+        if price is None:
+            logger.warning("no price for %s:%s in llm_prices: its calls are recorded at cost 0", *ref)
+        embedding: list[list[float]] = []
+
+        def question_embedding() -> list[float]:
+            if not embedding:
+                embedding.append(embed_query(text))
+            return embedding[0]
+
+        async def spend(item: Spend) -> bool:
+            async with self.db.transaction(DbScope.tenant(tenant.id)) as session:
+                state.budget = await record_call(
+                    session,
+                    self.settings,
+                    tenant,
+                    item,
+                    agent_name=agent.name,
+                    agent_id=agent.id,
+                    run_id=ctx.run_id,
+                    node_id=ctx.node_id,
+                )
+            state.agent_spent += item.cost_micros
+            return await can_spend()
+
+        async def can_spend() -> bool:
+            return not self._spent(_Loaded(tenant, agent, config, state.budget, state.agent_spent))
+
+        def key_for(tools: list[dict[str, Any]]) -> CacheKey:
+            shown = redactor.redact(text) if redactor is not None else text
+            past = [(r, redactor.redact(c) if redactor is not None else c) for r, c in history]
+            return cache_key(f"{ref.provider}:{ref.model}", system, past, shown, tools, language or "und")
+
+        async def cached(key: CacheKey) -> CacheHit | None:
+            async with self.db.transaction(DbScope.tenant(tenant.id)) as session:
+                return await lookup(
+                    session,
+                    tenant.id,
+                    key,
+                    embedding=question_embedding(),
+                    threshold=self.settings.llm_semantic_cache_threshold,
+                )
+
+        async def remember(key: CacheKey, answer: Answer) -> None:
+            # Only final answers may be reused for a *similar* question; a tool call only for the same one.
+            vector = question_embedding() if not answer.tool_calls else None
+            async with self.db.transaction(DbScope.tenant(tenant.id)) as session:
+                await store(
+                    session,
+                    tenant.id,
+                    key,
+                    answer.to_json(),
+                    embedding=vector,
+                    ttl_seconds=self.settings.llm_cache_ttl_seconds,
+                )
+
+        use_cache = config.cache and not history
+        turn = LlmTurn(
+            chat=chat,
+            provider=ref.provider,
+            model=ref.model,
+            system=system,
+            history=history,
+            question=text,
+            language=language or "und",
+            toolbox=toolbox,
+            journal=ctx.journal,
+            key=ctx.key,
+            max_rounds=config.max_tool_rounds,
+            redactor=redactor,
+            cached=cached if use_cache else None,
+            remember=remember if use_cache else None,
+            cache_key=key_for if use_cache else None,
+            spend=spend,
+            price=lambda i, o, c: cost_micros(Usage(i, o, c), price),
+        )
+        outcome = await run_llm_turn(turn, can_spend)
+        tokens_in, tokens_out = outcome.tokens
+        model_name = f"{ref.provider}:{ref.model}"
+        if outcome.budget_exhausted:
+            fallback = offline_turn(text, tenant, agent, config, language, given, reason="budget")
+            shown = dict(fallback.output) | {"tools": list(outcome.tools_called)}
+            return TurnResult(
+                shown, fallback.confidence, outcome.cost_micros, model_name, tokens_in, tokens_out
+            )
+        output: dict[str, Any] = {
+            "reply": outcome.reply,
+            "language": language,
+            "mode": "cache" if outcome.from_cache else "llm",
+            "model": model_name,
+            "escalate": outcome.escalate,
+            "reason": outcome.reason,
+            "tools": list(outcome.tools_called),
+        }
+        confidence = 0.0 if outcome.escalate else LLM_CONFIDENCE
+        return TurnResult(output, confidence, outcome.cost_micros, model_name, tokens_in, tokens_out)
+
+
+def _system_prompt(
+    tenant: Tenant, config: AgentConfig, instructions: str | None, language: str | None
+) -> str:
+    from smeflow.i18n import language_name
+
+    parts = [config.instructions.strip()] if config.instructions.strip() else []
+    if instructions:
+        parts.append(instructions.strip())
+    parts.append(
+        f"You work for {tenant.name}. Customers write on phones: answer briefly and politely. "
+        + (f"Reply in {language_name(language)}." if language else "Reply in the customer's language.")
+        + " If you are not sure, or the customer wants a person, call handoff_to_human."
+    )
+    return "\n\n".join(parts)
+
+
+__all__ = ["AgentService", "conversation"]
