@@ -20,6 +20,8 @@ from engine.salon import salon
 from integrations.connectors import PaystackLike, charge_success, paystack_signature
 from integrations.kit import ping_body, registry
 from integrations.rows import PAYSTACK_SECRET, add_integration
+from smeflow.agents.schemas import AgentConfig, AgentCreate
+from smeflow.agents.service import create_agent
 from smeflow.api._state import AppState
 from smeflow.audit import Actor
 from smeflow.core.money import Money
@@ -122,6 +124,13 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("GET", f"{API}/payments/{{payment_id}}"): Case(),
     ("POST", f"{API}/payments/{{payment_id}}/check"): Case(),
+    ("GET", f"{API}/agents"): Case(),
+    ("POST", f"{API}/agents"): Case(body={"name": "Concierge", "type": "mentor"}),
+    ("GET", f"{API}/agents/{{agent_id}}"): Case(),
+    ("PATCH", f"{API}/agents/{{agent_id}}"): Case(body={"status": "disabled"}),
+    ("DELETE", f"{API}/agents/{{agent_id}}"): Case(),
+    ("POST", f"{API}/agents/{{agent_id}}/try"): Case(body={"text": "Habari, nataka kupanga miadi kesho"}),
+    ("GET", f"{API}/usage"): Case(),
 }
 
 # The resource a path parameter names, in a tenant.
@@ -138,6 +147,7 @@ ID_PARAMS = (
     "form_id",
     "integration_id",
     "payment_id",
+    "agent_id",
     "provider",
     "token",
 )
@@ -149,6 +159,7 @@ APPROVALS: dict[uuid.UUID, uuid.UUID] = {}
 FORMS: dict[uuid.UUID, uuid.UUID] = {}
 INTEGRATIONS: dict[uuid.UUID, uuid.UUID] = {}
 PAYMENTS: dict[uuid.UUID, uuid.UUID] = {}
+AGENTS: dict[uuid.UUID, uuid.UUID] = {}
 WORKFLOW_NAME = "Booking funnel"
 
 
@@ -241,6 +252,17 @@ async def settled_payment(db: Database, t: TenantWorld) -> uuid.UUID:
         return payment.id
 
 
+def agent_name(slug: str) -> str:
+    return f"Receptionist of {slug}"
+
+
+async def offline_agent(db: Database, t: TenantWorld) -> uuid.UUID:
+    async with db.transaction(DbScope.tenant(t.id)) as session:
+        body = AgentCreate(name=agent_name(t.slug), type="automator", config=AgentConfig())
+        agent = await create_agent(session, Actor.system(), t.id, body, {})
+        return agent.id
+
+
 @pytest.fixture
 async def world(world: World, db: Database, settings: Settings) -> World:
     """The API tests' world, each tenant with a workflow published as versions 1 and 2, a run of
@@ -252,6 +274,7 @@ async def world(world: World, db: Database, settings: Settings) -> World:
         FORMS[t.id] = await pending_form(db, t, RUNS[t.id])
         INTEGRATIONS[t.id] = await connected_integration(db, settings, t)
         PAYMENTS[t.id] = await settled_payment(db, t)
+        AGENTS[t.id] = await offline_agent(db, t)
     return world
 
 
@@ -269,6 +292,7 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "form_id": str(FORMS[t.id]),
         "integration_id": str(INTEGRATIONS[t.id]),
         "payment_id": str(PAYMENTS[t.id]),
+        "agent_id": str(AGENTS[t.id]),
     }
 
 
@@ -431,6 +455,10 @@ async def test_another_tenants_resources_are_404_never_403(
         ("viewer", "GET", f"{API}/payments/{{payment_id}}"),
         ("staff", "POST", f"{API}/payments/{{payment_id}}/check"),
         ("api key", "POST", f"{API}/payments/{{payment_id}}/check"),
+        ("viewer", "GET", f"{API}/agents/{{agent_id}}"),
+        ("admin", "PATCH", f"{API}/agents/{{agent_id}}"),
+        ("owner", "DELETE", f"{API}/agents/{{agent_id}}"),
+        ("api key", "POST", f"{API}/agents/{{agent_id}}/try"),
     ]:
         assert example in hidden
 
@@ -504,6 +532,8 @@ async def test_lists_never_show_another_tenants_rows(
         str(PAYMENTS[a.id]),
         payment_reference(a.slug),
         f"RCPT-{a.slug}",
+        str(AGENTS[a.id]),
+        agent_name(a.slug),
     }
     listed = 0
     for method, path, _ in api_routes(app):

@@ -21,7 +21,7 @@ import hashlib
 import re
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -106,16 +106,18 @@ async def lookup(
     tenant_id: uuid.UUID,
     key: CacheKey,
     *,
-    embedding: Sequence[float] | None,
+    embed: Callable[[], Sequence[float]] | None,
     threshold: float,
 ) -> CacheHit | None:
-    """The cached answer for ``key``: exact first, then the nearest question in scope."""
+    """The cached answer for ``key``: exact first, then (embedding the question only now) the
+    nearest question in scope."""
     now = utcnow()
     response = await session.scalar(_EXACT, {"tenant": tenant_id, "key": key.key_hash, "now": now})
     if response is not None:
         return CacheHit(response, "cache_exact", 1.0)
-    if embedding is None:
+    if embed is None:
         return None
+    embedding = embed()
     row = (
         await session.execute(
             _NEAREST,

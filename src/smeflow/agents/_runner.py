@@ -246,7 +246,7 @@ class AgentService:
                     session,
                     tenant.id,
                     key,
-                    embedding=question_embedding(),
+                    embed=question_embedding,
                     threshold=self.settings.llm_semantic_cache_threshold,
                 )
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smeflow.audit import Actor
+from smeflow.cli._agents import agents_app, usage_command
 from smeflow.cli._integrations import integrations_app, keys_app
 from smeflow.core.logs import configure_logging
 from smeflow.db import Database, DbScope, migrate
@@ -37,6 +38,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(events_app, name="events")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(keys_app, name="keys")
+app.add_typer(agents_app, name="agents")
+app.command("usage")(usage_command)
 
 console = Console()
 err = Console(stderr=True)

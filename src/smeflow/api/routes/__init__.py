@@ -1,6 +1,7 @@
 """The API's routers, in the order they appear in the OpenAPI document."""
 
 from smeflow.api.routes import (
+    agents,
     apikeys,
     approvals,
     audit,
@@ -38,6 +39,8 @@ ROUTERS = [
     payments.router,
     connectors.router,
     integrations.router,
+    agents.router,
+    agents.usage_router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -16,12 +16,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
+from smeflow.agents.service import list_agents
 from smeflow.api._deps import State, require, require_tenant
 from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
 from smeflow.api.routes._fields import body_fields
 from smeflow.db import DbScope
 from smeflow.engine.definitions import node_kind_schemas
-from smeflow.engine.runtime import money_problems, rotate_webhook_secret
+from smeflow.engine.runtime import agent_problems, money_problems, rotate_webhook_secret
 from smeflow.engine.schemas import (
     DiffOut,
     NodeKindsOut,
@@ -161,6 +162,8 @@ async def publish_one(
     note = body.note if body is not None else ""
     async with state.db.transaction(scope) as session:
         actions = state.runs.runtime.actions
+        agents = state.runs.runtime.agents
+        named = {agent.name for agent in await list_agents(session, tenant_id)}
         version = await publish(
             session,
             principal,
@@ -168,7 +171,10 @@ async def publish_one(
             workflow_id,
             note,
             scheduler=state.runs,
-            check=lambda definition: money_problems(definition, actions),
+            check=lambda definition: [
+                *money_problems(definition, actions),
+                *agent_problems(definition, agents, named),
+            ],
         )
         return VersionOut.of(version)
 

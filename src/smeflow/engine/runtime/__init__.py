@@ -135,6 +135,7 @@ from smeflow.engine.runtime._actions import (
     SetAction,
     default_actions,
 )
+from smeflow.engine.runtime._agent_tools import known_tools, tool_spec
 from smeflow.engine.runtime._agents import (
     Agent,
     AgentCall,
@@ -173,6 +174,7 @@ from smeflow.engine.runtime._runs import get_run, list_events, list_runs, start_
 from smeflow.engine.runtime._runtime import ENGINE_SCHEMA, Runtime
 from smeflow.engine.runtime._schedules import FIRE_SCHEDULE, Fired, fire_lock, fire_schedule
 from smeflow.engine.runtime._stops import STOPS_CHANNEL, RunStopped, StopSignals
+from smeflow.engine.runtime._tenant_agents import TenantAgents, agent_problems
 from smeflow.engine.runtime._webhooks import (
     HookCall,
     HookResult,
@@ -182,6 +184,10 @@ from smeflow.engine.runtime._webhooks import (
 )
 
 __all__ = [
+    "TenantAgents",
+    "agent_problems",
+    "known_tools",
+    "tool_spec",
     "ENGINE_SCHEMA",
     "EXECUTE_RUN",
     "FIRE_SCHEDULE",

@@ -4,10 +4,13 @@ an agent that is not built in asks the tenant's agent of that name, through
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from smeflow.agents import AgentService, AgentUnavailable, ToolRefused, TurnContext
-from smeflow.engine.runtime._agents import AgentCall, AgentReply, AgentRequest
+from smeflow.engine.definitions import AgentNode, WorkflowDefinition
+from smeflow.engine.runtime._agents import AgentCall, AgentRegistry, AgentReply, AgentRequest
 from smeflow.engine.runtime._errors import StepFailed, TransientStepError
-from smeflow.errors import SMEFlowError
+from smeflow.errors import FieldProblem, SMEFlowError
 
 
 class TenantAgents:
@@ -52,4 +55,26 @@ class TenantAgents:
         )
 
 
-__all__ = ["TenantAgents"]
+def agent_problems(
+    definition: WorkflowDefinition, registry: AgentRegistry, tenant_agents: Collection[str]
+) -> list[FieldProblem]:
+    """Every agent step naming an agent that is neither built in nor one of the tenant's."""
+    problems = []
+    for index, node in enumerate(definition.nodes):
+        if not isinstance(node, AgentNode):
+            continue
+        name = node.config.agent
+        if name in registry.names() or name in tenant_agents:
+            continue
+        problems.append(
+            FieldProblem(
+                f"definition.nodes[{index}].config.agent",
+                f"step {node.id!r} asks the agent {name!r}, which this tenant does not have "
+                "(create it first, or use a built-in agent)",
+                "unknown_agent",
+            )
+        )
+    return problems
+
+
+__all__ = ["TenantAgents", "agent_problems"]
