@@ -86,7 +86,23 @@ def format_money(amount_minor: int, currency: str, language: str, country: str |
     locale = locale_for(language, country)
     pattern = numbers.parse_pattern(locale.currency_formats["standard"].pattern)
     pattern.frac_prec = (digits, digits)
-    return str(pattern.apply(major, locale, currency=currency, currency_digits=False))
+    text = str(pattern.apply(major, locale, currency=currency, currency_digits=False))
+    symbol = _local_symbol(currency, locale, country)
+    return text.replace(currency, symbol) if symbol else text
+
+
+def _local_symbol(currency: str, locale: Locale, country: str | None) -> str | None:
+    """The symbol a country's English locale uses where the customer's locale only has the code.
+
+    CLDR gives Nigerian Pidgin no naira sign (``NGN1,500.00``); ``en_NG`` knows it is ``₦``.
+    """
+    if not country or locale.currency_symbols.get(currency, currency) != currency:
+        return None
+    english = _parse(f"{DEFAULT_LANGUAGE}_{country.upper()}")
+    if english is None:
+        return None
+    symbol = english.currency_symbols.get(currency, currency)
+    return symbol if symbol != currency else None
 
 
 def format_number(value: int | Decimal, language: str, country: str | None = None) -> str:
