@@ -18,11 +18,13 @@ from smeflow.connectors.sandbox import builtin_sandboxes, free_port
 from smeflow.connectors.testing import declaration_problems
 
 BUILTINS = ["africastalking", "api", "email", "flutterwave", "mpesa", "paystack", "whatsapp"]
+#: the language-model connectors, served together by the ``llm`` sandbox (or none: no network)
+LLM = ["anthropic", "google_genai", "openai", "openai_compatible"]
 
 
 def test_every_builtin_connector_is_registered_and_valid() -> None:
     registry = default_registry()
-    assert registry.keys() == BUILTINS
+    assert registry.keys() == sorted(BUILTINS + LLM)
     for connector in registry.all():
         assert declaration_problems(connector) == [], connector.key
     names = [a.name for c in registry.all() for a in type(c).actions()]
