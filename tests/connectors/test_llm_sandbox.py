@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -277,3 +278,16 @@ def test_a_malformed_request_gets_a_400_naming_the_parameter(url: str) -> None:
     bad_input = httpx.post(f"{url}/v1/embeddings", json={"model": "m", "input": []}, headers=auth(key))
     assert bad_input.status_code == 400
     assert bad_input.json()["error"]["param"] == "input"
+
+
+def test_the_openai_sdk_reads_the_sandboxs_models_and_embeddings(url: str) -> None:
+    with httpx.Client() as http:
+        client = openai.OpenAI(api_key=new_key(), base_url=f"{url}/v1", http_client=http, max_retries=0)
+        assert "gpt-4o-mini" in [model.id for model in client.models.list()]
+        # the SDK asks for base64 unless told otherwise, and decodes it
+        vectors = client.embeddings.create(model="text-embedding-3-small", input=["habari"], dimensions=8)
+        direct = client.embeddings.create(
+            model="text-embedding-3-small", input="habari", dimensions=8, encoding_format="float"
+        )
+        assert vectors.data[0].embedding == pytest.approx(direct.data[0].embedding, abs=1e-6)
+        assert vectors.usage.prompt_tokens == 1
