@@ -18,11 +18,13 @@ from smeflow.connectors.sandbox import builtin_sandboxes, free_port
 from smeflow.connectors.testing import declaration_problems
 
 BUILTINS = ["africastalking", "api", "email", "flutterwave", "mpesa", "paystack", "whatsapp"]
+#: the language-model connectors, served together by the ``llm`` sandbox (or none: no network)
+LLM = ["anthropic", "google_genai", "openai", "openai_compatible"]
 
 
 def test_every_builtin_connector_is_registered_and_valid() -> None:
     registry = default_registry()
-    assert registry.keys() == BUILTINS
+    assert registry.keys() == sorted(BUILTINS + LLM)
     for connector in registry.all():
         assert declaration_problems(connector) == [], connector.key
     names = [a.name for c in registry.all() for a in type(c).actions()]
@@ -32,7 +34,8 @@ def test_every_builtin_connector_is_registered_and_valid() -> None:
 
 def test_every_http_sandbox_has_documented_scenarios() -> None:
     sandboxes = builtin_sandboxes()
-    assert set(sandboxes) == set(BUILTINS) - {"email"}
+    # the email sandbox is SMTP; llm serves the OpenAI-compatible connectors
+    assert set(sandboxes) == set(BUILTINS) - {"email"} | {"llm"}
     for key, factory in sandboxes.items():
         sandbox = factory()
         assert sandbox.key == key

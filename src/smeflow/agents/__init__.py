@@ -10,6 +10,16 @@ Key contracts: see :mod:`._runner` (turns), :mod:`._llm` (journal, tools, redact
 
 from smeflow.agents._cache import invalidate as invalidate_cache
 from smeflow.agents._ledger import LEDGER_ACTOR, Spend, in_currency, record_call, tenant_budget, usage
+from smeflow.agents._providers import (
+    DEFAULT_BASE_URLS,
+    NO_KEY,
+    OFFLINE,
+    PROVIDERS,
+    ModelRef,
+    Provider,
+    build_chat_model,
+    parse_model_ref,
+)
 from smeflow.agents._runner import AgentService, conversation
 from smeflow.agents._tools import Effect, Toolbox, ToolCall, ToolSpec, llm_name, toolbox
 from smeflow.agents._turns import (
@@ -23,9 +33,14 @@ from smeflow.agents._turns import (
     TurnContext,
     TurnResult,
 )
+from smeflow.agents._usage import Usage, cost_micros, usage_of
 
 __all__ = [
+    "DEFAULT_BASE_URLS",
     "LEDGER_ACTOR",
+    "NO_KEY",
+    "OFFLINE",
+    "PROVIDERS",
     "AgentService",
     "AgentUnavailable",
     "CredentialSource",
@@ -33,6 +48,8 @@ __all__ = [
     "Effect",
     "Journal",
     "MemoryJournal",
+    "ModelRef",
+    "Provider",
     "Spend",
     "ToolCall",
     "ToolRefused",
@@ -41,12 +58,17 @@ __all__ = [
     "ToolboxFactory",
     "TurnContext",
     "TurnResult",
+    "Usage",
+    "build_chat_model",
     "conversation",
+    "cost_micros",
     "in_currency",
     "invalidate_cache",
     "llm_name",
+    "parse_model_ref",
     "record_call",
     "tenant_budget",
     "toolbox",
     "usage",
+    "usage_of",
 ]

@@ -12,11 +12,24 @@ def builtin_connectors() -> list[Connector]:
     from smeflow.connectors.email import Email
     from smeflow.connectors.flutterwave import Flutterwave
     from smeflow.connectors.httpcall import Http
+    from smeflow.connectors.llm import Anthropic, Gemini, OpenAi, OpenAiCompatible
     from smeflow.connectors.mpesa import Mpesa
     from smeflow.connectors.paystack import Paystack
     from smeflow.connectors.whatsapp import WhatsApp
 
-    return [Mpesa(), Paystack(), Flutterwave(), WhatsApp(), AfricasTalking(), Http(), Email()]
+    return [
+        Mpesa(),
+        Paystack(),
+        Flutterwave(),
+        WhatsApp(),
+        AfricasTalking(),
+        Http(),
+        Email(),
+        OpenAi(),
+        Anthropic(),
+        Gemini(),
+        OpenAiCompatible(),
+    ]
 
 
 def default_registry(*, plugins: bool = True) -> ConnectorRegistry:

@@ -1,4 +1,5 @@
-"""The built-in sandboxes, by provider key (the same key as the provider's connector).
+"""The built-in sandboxes, by provider key (the same key as the provider's connector; ``llm``
+serves the ``openai`` and ``openai_compatible`` connectors).
 
 Most are HTTP sandboxes (:class:`Sandbox`, served by :class:`SandboxServer`); the email one is
 an SMTP server of its own (:class:`smeflow.connectors.email.SmtpSandbox`).
@@ -19,6 +20,7 @@ def builtin_sandboxes() -> dict[str, Callable[[], Sandbox]]:
     from smeflow.connectors.httpcall import HttpEchoSandbox
     from smeflow.connectors.mpesa import MpesaSandbox
     from smeflow.connectors.paystack import PaystackSandbox
+    from smeflow.connectors.sandbox.llm import LlmSandbox
     from smeflow.connectors.whatsapp import WhatsAppSandbox
 
     return {
@@ -28,6 +30,7 @@ def builtin_sandboxes() -> dict[str, Callable[[], Sandbox]]:
         "africastalking": AfricasTalkingSandbox,
         "whatsapp": WhatsAppSandbox,
         "api": HttpEchoSandbox,
+        "llm": LlmSandbox,
     }
 
 
