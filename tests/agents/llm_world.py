@@ -41,7 +41,9 @@ def new_key() -> str:
 
 
 def script(url: str, key: str, *turns: dict[str, Any]) -> None:
-    answer = httpx.post(f"{url}/_sandbox/llm/script", json=list(turns), headers={"Authorization": f"Bearer {key}"})
+    answer = httpx.post(
+        f"{url}/_sandbox/llm/script", json=list(turns), headers={"Authorization": f"Bearer {key}"}
+    )
     assert answer.status_code < 300, answer.text
 
 
@@ -58,7 +60,9 @@ async def allow_llm(db: Database, tenant_id: uuid.UUID, *, pii: bool = False) ->
         tenant.residency = {"llm_providers": ["offline", "openai_compatible"], "pii_to_llm": pii}
 
 
-async def connect_llm(db: Database, settings: Settings, runtime: Runtime, tenant_id: uuid.UUID, url: str, key: str) -> None:
+async def connect_llm(
+    db: Database, settings: Settings, runtime: Runtime, tenant_id: uuid.UUID, url: str, key: str
+) -> None:
     assert runtime.integrations is not None
     async with db.transaction(DbScope.tenant(tenant_id)) as session:
         await create_integration(
@@ -105,7 +109,9 @@ class Note(Action):
         self.url = url
 
     async def run(self, ctx: ActionContext, data: NoteIn) -> JsonValue:
-        answer = await ctx.http.post(f"{self.url}/note", json=data.model_dump(), headers={"Idempotency-Key": ctx.idempotency_key})
+        answer = await ctx.http.post(
+            f"{self.url}/note", json=data.model_dump(), headers={"Idempotency-Key": ctx.idempotency_key}
+        )
         return {"noted": answer.status_code == 200}
 
 
@@ -125,7 +131,9 @@ class Charge(Action):
         self.url = url
 
     async def run(self, ctx: ActionContext, data: ChargeIn) -> JsonValue:
-        await ctx.http.post(f"{self.url}/charge", json=data.model_dump(), headers={"Idempotency-Key": ctx.idempotency_key})
+        await ctx.http.post(
+            f"{self.url}/charge", json=data.model_dump(), headers={"Idempotency-Key": ctx.idempotency_key}
+        )
         return {"charged": data.amount_minor, "currency": "KES"}
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from engine.provider import Provider, provider
 from engine.test_runtime import accept, load, published
-from smeflow.agents.models import LlmCall
 from smeflow.agents._usage import Usage, cost_micros
+from smeflow.agents.models import LlmCall
 from smeflow.audit import Actor
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime import RunQueue, Runtime, decide, list_approvals, list_events
@@ -67,17 +67,27 @@ async def test_a_money_tool_waits_for_a_person_and_nothing_is_asked_or_done_twic
     key = new_key()
     await allow_llm(db, tenant_a)
     await connect_llm(db, settings, runtime, tenant_a, sandbox, key)
-    await add_agent(db, runtime, tenant_a, "Cashier", tools=["shop.note", "till.charge"], instructions="Take deposits.")
+    await add_agent(
+        db, runtime, tenant_a, "Cashier", tools=["shop.note", "till.charge"], instructions="Take deposits."
+    )
     usages = [(210, 18), (260, 22), (300, 31)]
     script(
         sandbox,
         key,
-        {"tool_calls": [{"name": "shop__note", "arguments": {"text": "wants braids"}}], "usage": {"prompt_tokens": 210, "completion_tokens": 18}},
         {
-            "tool_calls": [{"name": "till__charge", "arguments": {"phone": "<PHONE_1>", "amount_minor": 50000}}],
+            "tool_calls": [{"name": "shop__note", "arguments": {"text": "wants braids"}}],
+            "usage": {"prompt_tokens": 210, "completion_tokens": 18},
+        },
+        {
+            "tool_calls": [
+                {"name": "till__charge", "arguments": {"phone": "<PHONE_1>", "amount_minor": 50000}}
+            ],
             "usage": {"prompt_tokens": 260, "completion_tokens": 22},
         },
-        {"content": "Asante! Your deposit of KES 500 is paid.", "usage": {"prompt_tokens": 300, "completion_tokens": 31}},
+        {
+            "content": "Asante! Your deposit of KES 500 is paid.",
+            "usage": {"prompt_tokens": 300, "completion_tokens": 31},
+        },
     )
     workflow = await published(db, tenant_a, agent_workflow("Cashier"))
     text = "Habari, I want braids tomorrow. Charge my deposit to 0712 345 678 please"
@@ -111,7 +121,11 @@ async def test_a_money_tool_waits_for_a_person_and_nothing_is_asked_or_done_twic
     prompts = " ".join(str(r["body"]["messages"]) for r in sent)
     assert "0712 345 678" not in prompts
     assert "<PHONE_1>" in prompts
-    assert [t["function"]["name"] for t in sent[0]["body"]["tools"]] == ["shop__note", "till__charge", "handoff_to_human"]
+    assert [t["function"]["name"] for t in sent[0]["body"]["tools"]] == [
+        "shop__note",
+        "till__charge",
+        "handoff_to_human",
+    ]
 
     async with db.transaction(DbScope.tenant(tenant_a)) as session:
         events = await list_events(session, tenant_a, run_id)
@@ -122,7 +136,9 @@ async def test_a_money_tool_waits_for_a_person_and_nothing_is_asked_or_done_twic
         ("tool", "waiting", "till.charge"),
         ("tool", "succeeded", "till.charge"),
     ]
-    assert sorted((r.input_tokens, r.output_tokens, r.source) for r in rows) == [(i, o, "model") for i, o in usages]
+    assert sorted((r.input_tokens, r.output_tokens, r.source) for r in rows) == [
+        (i, o, "model") for i, o in usages
+    ]
     assert sum(r.input_tokens for r in rows) == sum(i for i, _ in usages)
     assert sum(r.output_tokens for r in rows) == sum(o for _, o in usages)
     expected = sum(cost_micros(Usage(i, o, 0), PRICE) for i, o in usages)
@@ -142,7 +158,11 @@ async def test_a_rejected_money_tool_is_told_to_the_model(
     script(
         sandbox,
         key,
-        {"tool_calls": [{"name": "till__charge", "arguments": {"phone": "+254712345678", "amount_minor": 900000}}]},
+        {
+            "tool_calls": [
+                {"name": "till__charge", "arguments": {"phone": "+254712345678", "amount_minor": 900000}}
+            ]
+        },
         {"content": "Sorry, a person will call you about the payment.", "match": "did not approve"},
     )
     workflow = await published(db, tenant_a, agent_workflow("Cashier"))
@@ -155,11 +175,16 @@ async def test_a_rejected_money_tool_is_told_to_the_model(
     await queue.wait_deferred()
     await queue.run_worker(wait=False)
     run, _ = await load(db, tenant_a, run_id)
-    assert (run.status, run.output) == ("succeeded", {"reply": "Sorry, a person will call you about the payment."})
+    assert (run.status, run.output) == (
+        "succeeded",
+        {"reply": "Sorry, a person will call you about the payment."},
+    )
     assert loopback.calls == []
     last = requests_of(sandbox, key)[-1]["body"]["messages"][-1]
     assert last["role"] == "tool"
     assert "did not approve till.charge: too much" in last["content"]
     async with db.transaction(DbScope.tenant(tenant_a)) as session:
-        calls = await session.scalar(select(func.count()).select_from(LlmCall).where(LlmCall.tenant_id == tenant_a))
+        calls = await session.scalar(
+            select(func.count()).select_from(LlmCall).where(LlmCall.tenant_id == tenant_a)
+        )
     assert calls == 2

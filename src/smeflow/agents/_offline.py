@@ -24,7 +24,13 @@ from smeflow.agents.schemas import AgentConfig
 from smeflow.core import utcnow
 from smeflow.i18n import DEFAULT_LANGUAGE, LANGUAGES, choose_language, messages
 from smeflow.tenancy.models import Tenant
-from smeflow.understanding import IntentModel, default_examples, detect_language, extract_slots
+from smeflow.understanding import (
+    IntentModel,
+    default_examples,
+    detect_language,
+    extract_slots,
+    merge_examples,
+)
 
 #: the catalog message that answers each intent when the agent names none
 DEFAULT_REPLIES = {
@@ -50,10 +56,7 @@ def intent_model(extra: dict[str, list[str]]) -> IntentModel:
     key = hashlib.sha256(orjson.dumps(extra, option=orjson.OPT_SORT_KEYS)).hexdigest()
     model = _MODELS.get(key)
     if model is None:
-        examples = {intent: list(texts) for intent, texts in default_examples().items()}
-        for intent, texts in extra.items():
-            examples.setdefault(intent, []).extend(texts)
-        model = _MODELS[key] = IntentModel.from_examples(examples)
+        model = _MODELS[key] = IntentModel.from_examples(merge_examples(default_examples(), extra))
         while len(_MODELS) > _MODELS_KEPT:
             _MODELS.popitem(last=False)
     else:
@@ -95,7 +98,7 @@ def _slots(found: Any) -> dict[str, JsonValue]:
     return {
         "phones": list(found.phones),
         "emails": list(found.emails),
-        "amounts": [{"amount_minor": a.amount_minor, "currency": a.currency} for a in found.amounts],
+        "amounts": [{"amount_minor": a.minor, "currency": a.currency} for a in found.amounts],
         "when": [moment.isoformat() for moment in found.when],
         "names": list(found.names),
     }

@@ -52,14 +52,14 @@ class Redactor:
         """``text`` with personal data replaced by placeholders."""
         text = _EMAIL.sub(lambda m: self._mark("EMAIL", m.group(0)), text)
         spans: list[tuple[int, int, str]] = []
-        for match in phonenumbers.PhoneNumberMatcher(text, self.region or "ZZ"):
-            spans.append((match.start, match.end, self._mark("PHONE", match.raw_string)))
-        for match in _DIGITS.finditer(text):
-            if any(s < match.end() and match.start() < e for s, e, _ in spans):
+        for phone in phonenumbers.PhoneNumberMatcher(text, self.region or "ZZ"):
+            spans.append((phone.start, phone.end, self._mark("PHONE", phone.raw_string)))
+        for found in _DIGITS.finditer(text):
+            if any(s < found.end() and found.start() < e for s, e, _ in spans):
                 continue
-            digits = re.sub(r"\D", "", match.group(0))
+            digits = re.sub(r"\D", "", found.group(0))
             kind = "CARD" if 13 <= len(digits) <= 19 and _luhn(digits) else "ID"
-            spans.append((match.start(), match.end(), self._mark(kind, match.group(0))))
+            spans.append((found.start(), found.end(), self._mark(kind, found.group(0))))
         for start, end, placeholder in sorted(spans, reverse=True):
             text = text[:start] + placeholder + text[end:]
         return text

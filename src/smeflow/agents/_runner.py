@@ -209,7 +209,7 @@ class AgentService:
         state = _Spending(loaded.budget, loaded.agent_spent)
         price = price_of(self.settings, ref.provider, ref.model)
         if price is None:
-            logger.warning("no price for %s:%s in llm_prices: its calls are recorded at cost 0", *ref)
+            logger.warning("no price for %s in llm_prices: its calls are recorded at cost 0", ref.key)
         embedding: list[list[float]] = []
 
         def question_embedding() -> list[float]:

@@ -96,7 +96,7 @@ def agents_add(
     from smeflow.tenancy import get_tenant_by_slug
 
     try:
-        data = AgentCreate(name=name, type=type_, config=_config(config))  # type: ignore[arg-type]
+        data = AgentCreate.model_validate({"name": name, "type": type_, "config": _config(config)})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise _fail(f"the agent is not valid: {problems}") from None
