@@ -19,7 +19,7 @@ from smeflow.api._middleware import BodyLimit, RequestContext
 from smeflow.api._problems import install_problem_handlers
 from smeflow.api._ratelimit import make_rate_limiter
 from smeflow.api._state import AppState
-from smeflow.api.mcp import MCP_PATH, McpEndpoint, serve_mcp
+from smeflow.api.mcp import MCP_PATH, McpEndpoint
 from smeflow.api.routes import ROUTERS
 from smeflow.connectors import ConnectorRegistry, default_registry
 from smeflow.db import Database, DbScope, migrate, to_libpq
@@ -113,7 +113,6 @@ def create_app(
             payments=kit.payments,
         )
         app.state.smeflow = state
-        await stack.enter_async_context(serve_mcp(app, state))  # closed first: before the runtime
         try:
             yield
         finally:

@@ -17,7 +17,7 @@ Key contracts:
 
 from smeflow.api.mcp._calls import call, call_key
 from smeflow.api.mcp._catalog import BUILTINS, CONNECTOR_PERMISSIONS, McpBackend, catalog
-from smeflow.api.mcp._http import MCP_PATH, McpEndpoint, mcp_manager, serve_mcp
+from smeflow.api.mcp._http import MCP_PATH, McpEndpoint, mcp_manager
 from smeflow.api.mcp._server import INSTRUCTIONS, PrincipalOf, mcp_server, tool_error, tool_result
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "catalog",
     "mcp_manager",
     "mcp_server",
-    "serve_mcp",
     "tool_error",
     "tool_result",
 ]

@@ -9,7 +9,6 @@ with the credential it carries.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi.security import HTTPAuthorizationCredentials
@@ -29,7 +28,6 @@ from smeflow.identity import Principal
 
 MCP_PATH = "/mcp"
 _PRINCIPAL = "smeflow.principal"
-_MANAGER = "smeflow_mcp"
 
 
 async def _principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
@@ -43,8 +41,9 @@ async def _principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
 
 
 def mcp_manager(state: AppState) -> StreamableHTTPSessionManager:
-    """The Streamable HTTP transport of SMEFlow's MCP server for this API process (enter its
-    ``run()`` for the life of the application)."""
+    """A Streamable HTTP transport of SMEFlow's MCP server over ``state`` (stateless, JSON
+    answers). A manager runs once: the endpoint makes one per request, inside that request's task
+    (a stateless one is cheap: it holds no session)."""
     backend = McpBackend(state.db, state.authorizer, state.runs)
     return StreamableHTTPSessionManager(
         app=mcp_server(backend, _principal_of),
@@ -52,13 +51,6 @@ def mcp_manager(state: AppState) -> StreamableHTTPSessionManager:
         json_response=True,
         max_request_body_size=state.settings.max_body_bytes,
     )
-
-
-def serve_mcp(app: Any, state: AppState) -> AbstractAsyncContextManager[None]:
-    """Make ``/mcp`` of ``app`` answer; the returned context runs its transport."""
-    manager = mcp_manager(state)
-    app.state.smeflow_mcp = manager
-    return manager.run()
 
 
 def _credentials(request: Request) -> tuple[HTTPAuthorizationCredentials | None, str | None]:
@@ -78,7 +70,6 @@ class McpEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         state: AppState = request.app.state.smeflow
-        manager: StreamableHTTPSessionManager = getattr(request.app.state, _MANAGER)
         bearer, api_key = _credentials(request)
         try:
             principal = await authenticate(request, state, bearer, api_key)
@@ -87,7 +78,9 @@ class McpEndpoint:
             answer = problem(exc.status, exc.code, exc.title, exc.message, instance=MCP_PATH, headers=headers)
             await answer(scope, receive, send)
             return
-        await manager.handle_request({**scope, _PRINCIPAL: principal}, receive, send)
+        manager = mcp_manager(state)
+        async with manager.run():
+            await manager.handle_request({**scope, _PRINCIPAL: principal}, receive, send)
 
 
-__all__ = ["MCP_PATH", "McpEndpoint", "mcp_manager", "serve_mcp"]
+__all__ = ["MCP_PATH", "McpEndpoint", "mcp_manager"]
