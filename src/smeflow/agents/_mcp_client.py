@@ -26,7 +26,6 @@ import mcp_types as types
 import orjson
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr, field_validator
 
 from smeflow.agents._tools import Toolbox, ToolSpec
@@ -102,7 +101,12 @@ async def _listing(server: McpServer, client: Client) -> list[types.Tool]:
     tools: list[types.Tool] = []
     cursor: str | None = None
     for _ in range(MAX_PAGES):
-        page = await client.list_tools(cursor=cursor)
+        try:
+            page = await client.list_tools(cursor=cursor)
+        except Exception as exc:
+            raise McpToolError(
+                f"the MCP server {server.name} did not list its tools ({_reason(exc)})"
+            ) from None
         tools.extend(page.tools)
         cursor = page.next_cursor
         if not cursor or len(tools) >= MAX_TOOLS_PER_SERVER:
@@ -133,34 +137,43 @@ class _Connection:
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[Client]:
+        """A connected client; :class:`McpToolError` if the server cannot be reached or refuses
+        (errors of the caller's own ``async with`` block pass through unchanged)."""
         headers = {k: v.get_secret_value() for k, v in (self.server.headers or {}).items()}
-        try:
-            async with (
-                self.factory(headers, self.timeout) as http,
-                Client(
-                    streamable_http_client(self.server.url, http_client=http),
-                    read_timeout_seconds=self.timeout,
-                ) as client,
-            ):
-                yield client
-        except McpToolError:
-            raise
-        except (MCPError, httpx2.HTTPError, OSError) as exc:
-            raise McpToolError(
-                f"the MCP server {self.server.name} could not be used ({_reason(exc)})"
-            ) from None
+        async with AsyncExitStack() as stack:
+            try:
+                http = await stack.enter_async_context(self.factory(headers, self.timeout))
+                transport = streamable_http_client(self.server.url, http_client=http)
+                client = await stack.enter_async_context(Client(transport, read_timeout_seconds=self.timeout))
+            except Exception as exc:
+                raise McpToolError(
+                    f"the MCP server {self.server.name} could not be used ({_reason(exc)})"
+                ) from None
+            yield client
 
     async def call(self, client: Client, tool: str, arguments: dict[str, Any]) -> JsonValue:
         try:
             result = await client.call_tool(tool, arguments)
-        except MCPError as exc:
-            raise McpToolError(f"{self.server.name}.{tool} failed: {exc}") from None
+        except Exception as exc:
+            raise McpToolError(f"{self.server.name}.{tool} failed ({_reason(exc)})") from None
         return _result(self.server.name, tool, result)
 
 
+def _leaf(exc: BaseException) -> BaseException:
+    """The first error inside (nested) exception groups: what actually went wrong."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _reason(exc: BaseException) -> str:
+    exc = _leaf(exc)
     if isinstance(exc, httpx2.HTTPStatusError):
         return f"it answered {exc.response.status_code}"
+    if isinstance(exc, httpx2.ConnectError):
+        return "it could not be reached"
+    if isinstance(exc, httpx2.TimeoutException):
+        return "it did not answer in time"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
@@ -198,12 +211,7 @@ async def mcp_tools(
         for index, connection in enumerate(connections):
             client = await stack.enter_async_context(connection.open())
             clients.append(client)
-            try:
-                tools = await _listing(connection.server, client)
-            except MCPError as exc:
-                raise McpToolError(
-                    f"the MCP server {connection.server.name} did not list its tools ({exc})"
-                ) from None
+            tools = await _listing(connection.server, client)
             for tool in tools:
                 spec = _spec(connection.server, tool)
                 specs.append(spec)
@@ -232,12 +240,7 @@ async def mcp_toolbox(
     known: dict[str, tuple[int, str]] = {}
     for index, connection in enumerate(connections):
         async with connection.open() as client:
-            try:
-                tools = await _listing(connection.server, client)
-            except MCPError as exc:
-                raise McpToolError(
-                    f"the MCP server {connection.server.name} did not list its tools ({exc})"
-                ) from None
+            tools = await _listing(connection.server, client)
         for tool in tools:
             spec = _spec(connection.server, tool)
             specs.append(spec)
