@@ -10,6 +10,7 @@ Key contracts: see :mod:`._runner` (turns), :mod:`._llm` (journal, tools, redact
 
 from smeflow.agents._cache import invalidate as invalidate_cache
 from smeflow.agents._ledger import LEDGER_ACTOR, Spend, in_currency, record_call, tenant_budget, usage
+from smeflow.agents._mcp_client import McpServer, McpToolError, mcp_toolbox, mcp_tools
 from smeflow.agents._providers import (
     DEFAULT_BASE_URLS,
     NO_KEY,
@@ -47,6 +48,8 @@ __all__ = [
     "Credentials",
     "Effect",
     "Journal",
+    "McpServer",
+    "McpToolError",
     "MemoryJournal",
     "ModelRef",
     "Provider",
@@ -65,6 +68,8 @@ __all__ = [
     "in_currency",
     "invalidate_cache",
     "llm_name",
+    "mcp_toolbox",
+    "mcp_tools",
     "parse_model_ref",
     "record_call",
     "tenant_budget",

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from smeflow import __version__
 from smeflow.api._authcache import AuthCache
@@ -18,6 +19,7 @@ from smeflow.api._middleware import BodyLimit, RequestContext
 from smeflow.api._problems import install_problem_handlers
 from smeflow.api._ratelimit import make_rate_limiter
 from smeflow.api._state import AppState
+from smeflow.api.mcp import MCP_PATH, McpEndpoint
 from smeflow.api.routes import ROUTERS
 from smeflow.connectors import ConnectorRegistry, default_registry
 from smeflow.db import Database, DbScope, migrate, to_libpq
@@ -142,6 +144,8 @@ def create_app(
     app.add_middleware(RequestContext)
     for router in ROUTERS:
         app.include_router(router)
+    # MCP over Streamable HTTP (an ASGI app of its own: it authenticates like the API, see api.mcp)
+    app.router.routes.append(Route(MCP_PATH, McpEndpoint(), methods=["GET", "POST", "DELETE"]))
     return app
 
 

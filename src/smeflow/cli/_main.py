@@ -18,6 +18,7 @@ from rich.table import Table
 from smeflow.audit import Actor
 from smeflow.cli._agents import agents_app, usage_command
 from smeflow.cli._integrations import integrations_app, keys_app
+from smeflow.cli._mcp import HELP as MCP_HELP
 from smeflow.core.logs import configure_logging
 from smeflow.db import Database, DbScope, migrate
 from smeflow.errors import SMEFlowError
@@ -551,6 +552,31 @@ def sandbox(
 
     configure_logging("WARNING")
     raise typer.Exit(serve_sandboxes(providers or [], host=host, base_port=port, console=console))
+
+
+@app.command("mcp", help=MCP_HELP)
+def mcp_command(
+    stdio: Annotated[bool, typer.Option("--stdio", help="serve MCP over stdin/stdout")] = False,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="SMEFLOW_MCP_API_KEY",
+            show_envvar=True,
+            help="the API key to act with (its tenant and role decide the tools)",
+        ),
+    ] = None,
+) -> None:
+    from smeflow.cli._mcp import HTTP_NOTE, serve_stdio  # the MCP SDK only when used
+
+    if not stdio:
+        console.print(HTTP_NOTE)
+        return
+    if not api_key:
+        err.print("[red]error:[/red] give the API key to act with: --api-key smf_… or SMEFLOW_MCP_API_KEY")
+        raise typer.Exit(2)
+    key = api_key
+    _run(lambda settings, db: serve_stdio(settings, db, key))
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
