@@ -15,20 +15,31 @@ Key contracts:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from pydantic import JsonValue
 
 from smeflow.agents._cache import CacheHit, CacheKey, cache_key, lookup, store
 from smeflow.agents._embedding import embed_query
 from smeflow.agents._ledger import Budget, Spend, agent_spent, price_of, record_call, tenant_budget
 from smeflow.agents._llm import Answer, LlmTurn, run_llm_turn
+from smeflow.agents._mcp_client import McpServer, McpToolError, mcp_tools
 from smeflow.agents._offline import detect, offline_turn
 from smeflow.agents._providers import ModelRef, build_chat_model, parse_model_ref
 from smeflow.agents._redaction import Redactor
-from smeflow.agents._turns import AgentUnavailable, CredentialSource, TurnContext, TurnResult
+from smeflow.agents._tools import Toolbox
+from smeflow.agents._turns import (
+    AgentUnavailable,
+    CredentialSource,
+    ModelUnavailable,
+    ToolRefused,
+    TurnContext,
+    TurnResult,
+)
 from smeflow.agents._usage import Usage, cost_micros
 from smeflow.agents.models import Agent
 from smeflow.agents.schemas import AgentConfig
@@ -283,7 +294,11 @@ class AgentService:
             spend=spend,
             price=lambda i, o, c: cost_micros(Usage(i, o, c), price),
         )
-        outcome = await run_llm_turn(turn, can_spend)
+        async with AsyncExitStack() as stack:
+            if config.mcp_servers:
+                outside = await stack.enter_async_context(_mcp(config, ctx))
+                turn.toolbox = toolbox.merged(outside)
+            outcome = await run_llm_turn(turn, can_spend)
         tokens_in, tokens_out = outcome.tokens
         model_name = f"{ref.provider}:{ref.model}"
         if outcome.budget_exhausted:
@@ -303,6 +318,32 @@ class AgentService:
         }
         confidence = 0.0 if outcome.escalate else LLM_CONFIDENCE
         return TurnResult(output, confidence, outcome.cost_micros, model_name, tokens_in, tokens_out)
+
+
+@asynccontextmanager
+async def _mcp(config: AgentConfig, ctx: TurnContext) -> AsyncIterator[Toolbox]:
+    """The tools of the agent's MCP servers, their write calls journaled like the engine's."""
+    servers = [McpServer(name=s.name, url=s.url, tools=s.tools, effect=s.effect) for s in config.mcp_servers]
+    try:
+        async with mcp_tools(servers) as found:
+            effects = {spec.name: spec.effect for spec in found.specs}
+
+            async def call(name: str, arguments: dict[str, Any], call_id: str) -> JsonValue:
+                key = f"{ctx.key}:mcp:{call_id}"
+                journaled = effects.get(name) != "read"
+                if journaled and (done := await ctx.journal.get(key)) is not None:
+                    return done  # type: ignore[no-any-return]
+                try:
+                    result = await found.call(name, arguments, call_id)
+                except McpToolError as exc:
+                    raise ToolRefused(exc.message) from None
+                if journaled:
+                    await ctx.journal.put(key, result)
+                return result
+
+            yield Toolbox(found.specs, call)
+    except McpToolError as exc:
+        raise ModelUnavailable(f"an MCP server of the agent could not be used: {exc.message}") from None
 
 
 def _system_prompt(
