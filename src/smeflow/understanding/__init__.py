@@ -12,6 +12,7 @@ Key contracts:
   seconds on one core); build it at start-up, not per message.
 """
 
+from smeflow.understanding._amounts import Amount
 from smeflow.understanding._examples import (
     Examples,
     default_cues,
@@ -21,18 +22,27 @@ from smeflow.understanding._examples import (
 )
 from smeflow.understanding._intents import IntentMatch, IntentModel
 from smeflow.understanding._language import SUPPORTED, Detection, detect_language
+from smeflow.understanding._slots import Slots, extract_slots
 from smeflow.understanding._text import normalize
+from smeflow.understanding._understand import Understanding, understand
+from smeflow.understanding._when import find_datetimes
 
 __all__ = [
     "SUPPORTED",
+    "Amount",
     "Detection",
     "Examples",
     "IntentMatch",
     "IntentModel",
+    "Slots",
+    "Understanding",
     "default_cues",
     "default_examples",
     "default_examples_by_language",
     "detect_language",
+    "extract_slots",
+    "find_datetimes",
     "merge_examples",
     "normalize",
+    "understand",
 ]

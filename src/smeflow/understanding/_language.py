@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pycld2
 
-from smeflow.understanding._text import normalize
+from smeflow.understanding._text import normalize, words_of
 
 SUPPORTED = ("en", "sw", "ha", "yo", "ig", "pcm", "zu", "xh", "af", "am", "so", "fr", "pt", "ar")
 
@@ -28,33 +28,9 @@ _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 # Words that English does not use (or not this way) and Pidgin does (each counts 2), and
 # phrases (each counts 1, "how far" and "no wahala" 2); Pidgin needs a score of 2.
-_PIDGIN_WORDS = frozenset(
-    [
-        "wetin",
-        "abeg",
-        "una",
-        "dey",
-        "sabi",
-        "comot",
-        "wahala",
-        "oga",
-        "abi",
-        "sef",
-        "wey",
-        "dem",
-        "don",
-        "wan",
-        "pikin",
-        "shey",
-        "sha",
-        "oya",
-        "jare",
-        "nawa",
-        "ehen",
-        "yarn",
-        "wahalla",
-        "tanx",
-    ]
+_PIDGIN_WORDS = words_of(
+    "wetin abeg una dey sabi comot wahala oga abi sef wey dem don wan pikin shey sha oya jare nawa ehen yarn "
+    "wahalla tanx"
 )
 _PIDGIN_PHRASES = {
     "how far": 2,

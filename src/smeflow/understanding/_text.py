@@ -27,4 +27,9 @@ def words(text: str) -> list[str]:
     return normalize(text).split()
 
 
-__all__ = ["normalize", "words"]
+def words_of(text: str) -> frozenset[str]:
+    """The whitespace-separated words of a word-list literal, as a set (kept as written)."""
+    return frozenset(text.split())
+
+
+__all__ = ["normalize", "words", "words_of"]
