@@ -88,7 +88,8 @@ _YO_TIME = re.compile(
     r"(?:\s+(?:ni\s+)?(?P<p>aaro|owuro|osan|irole|ale))?\b"
 )
 _CLOCK = re.compile(
-    r"(?<![\d/.:-])(?P<h>\d{1,2})(?:(?::|\.|h)(?P<m>[0-5]\d))?\s*(?P<ap>a\.?m\.?|p\.?m\.?|h(?![a-z]))"
+    r"(?<![\d/.:-])(?P<h3>\d{1,2})h(?P<m3>[0-5]\d)(?![\d])"
+    r"|(?<![\d/.:-])(?P<h>\d{1,2})(?:(?::|\.)(?P<m>[0-5]\d))?\s*(?P<ap>a\.?m\.?|p\.?m\.?|h(?![a-z\d]))"
     r"|(?<![\d/.:-])(?P<h2>\d{1,2}):(?P<m2>[0-5]\d)(?![\d/.:])"
 )
 _AT_HOUR = re.compile(
@@ -165,7 +166,9 @@ def _find_time(text: str, normalized: str, language: str | None) -> time | None:
             return time(_twelve(h, m["p"], pm) % 24, int(m["m"] or 0))
     m = _CLOCK.search(lowered)
     if m:
-        if m["h2"] is not None:
+        if m["h3"] is not None:
+            h, minutes, ap = int(m["h3"]), int(m["m3"]), "h"
+        elif m["h2"] is not None:
             h, minutes, ap = int(m["h2"]), int(m["m2"]), None
         else:
             h, minutes, ap = int(m["h"]), int(m["m"] or 0), m["ap"].replace(".", "")
