@@ -74,7 +74,7 @@ async def connect_llm(
             IntegrationCreate(
                 connector="openai_compatible",
                 name="Sandbox model",
-                config={"base_url": f"{url}/v1"},
+                config={"base_url": f"{url}/v1", "default_model": MODEL},
                 credentials={"api_key": key},
             ),
         )

@@ -37,7 +37,7 @@ async def test_create_change_and_delete_an_agent(client: httpx.AsyncClient, worl
         "offline",
     )
     again = await client.post(f"{API}/agents", headers=admin, json=body)
-    assert "name" in fields_of(assert_problem(again, 409, "conflict"))
+    assert fields_of(assert_problem(again, 409, "conflict")) == {"body.name"}
 
     changed = await client.patch(f"{API}/agents/{agent['id']}", headers=admin, json={"status": "disabled"})
     assert changed.status_code == 200, changed.text

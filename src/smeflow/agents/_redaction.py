@@ -16,7 +16,9 @@ from typing import Any
 import phonenumbers
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_DIGITS = re.compile(r"(?<![\w<])(?:\d[ -]?){10,18}\d(?![\w>])")
+#: a run of 9 to 19 digits (spaces and dashes allowed between them) that is not a phone number
+#: phonenumbers recognised: an ID, an account or a card number, or a phone number it does not know
+_DIGITS = re.compile(r"(?<![\w<])(?:\d[ -]?){8,18}\d(?![\w>])")
 _PLACEHOLDER = re.compile(r"<(PHONE|EMAIL|CARD|ID)_(\d+)>")
 
 

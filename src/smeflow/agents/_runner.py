@@ -216,7 +216,7 @@ class AgentService:
         toolbox = ctx.toolbox_for(tuple(config.tools), review_writes)
         system = _system_prompt(tenant, config, instructions, language)
         pii_allowed = bool((tenant.residency or {}).get("pii_to_llm", False))
-        redactor = None if pii_allowed else Redactor(region=tenant.region)
+        redactor = None if pii_allowed else Redactor(region=tenant.country)
         state = _Spending(loaded.budget, loaded.agent_spent)
         price = price_of(self.settings, ref.provider, ref.model)
         if price is None:
