@@ -320,3 +320,32 @@ def test_events_emit(cli_env: None, owner_conn: psycopg.Connection) -> None:
         assert says in " ".join(result.output.split()), result.output
     assert owner_conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
     assert owner_conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+
+
+def test_agents_commands(cli_env: None, owner_conn: psycopg.Connection) -> None:
+    _ok("migrate")
+    _ok("tenants", "create", "amani-salon", "--name", "Amani Salon", "--country", "KE")
+    config = json.dumps({"languages": ["sw", "en"], "instructions": "Karibu wateja"})
+    assert "added" in _ok("agents", "add", "Receptionist", "--tenant", "amani-salon", "--config", config)
+    listed = _ok("agents", "list", "--tenant", "amani-salon")
+    assert "Receptionist" in listed
+    assert "offline" in listed
+    answer = _ok("agents", "ask", "Receptionist", "STOP", "--tenant", "amani-salon")
+    assert '"intent": "opt_out"' in answer
+    assert "0.000000 USD" in answer
+    refused = runner.invoke(
+        app,
+        ["agents", "add", "Clever", "--tenant", "amani-salon", "--config", '{"model": "openai:gpt-4o-mini"}'],
+    )
+    assert refused.exit_code == 1
+    assert "residency policy does not allow the provider 'openai'" in refused.output
+    bad = runner.invoke(app, ["agents", "add", "Bad", "--tenant", "amani-salon", "--config", "{nope"])
+    assert bad.exit_code == 1
+    assert "--config is not JSON" in bad.output
+    assert "disabled" in _ok(
+        "agents", "set", "Receptionist", "--tenant", "amani-salon", "--status", "disabled"
+    )
+    assert "calls" in _ok("usage", "--tenant", "amani-salon")
+    _ok("agents", "remove", "Receptionist", "--tenant", "amani-salon")
+    names = owner_conn.execute("SELECT name FROM agents").fetchall()
+    assert names == []

@@ -112,6 +112,68 @@ def agents_add(
     _run(work)
 
 
+@agents_app.command("set")
+def agents_set(
+    name: Annotated[str, typer.Argument(help="the agent's name")],
+    tenant: Annotated[str, typer.Option(help="tenant slug")],
+    config: Annotated[str | None, typer.Option(help="its new configuration: JSON or @FILE")] = None,
+    status: Annotated[str | None, typer.Option(help="active or disabled")] = None,
+) -> None:
+    """Change an agent's configuration, or disable or enable it."""
+    from pydantic import ValidationError
+
+    from smeflow.agents.schemas import AgentUpdate
+    from smeflow.agents.service import find_agent, update_agent
+    from smeflow.cli._main import CLI_ACTOR, _run, console
+    from smeflow.db import DbScope, bind_scope
+    from smeflow.tenancy import get_tenant_by_slug
+
+    try:
+        patch = AgentUpdate.model_validate(
+            {"status": status} | ({"config": _config(config)} if config is not None else {})
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _fail(f"the change is not valid: {problems}") from None
+
+    async def work(settings: Settings, db: Database) -> None:
+        tools = await _known_tools(settings, db)
+        async with db.transaction(DbScope.platform()) as session:
+            found = await get_tenant_by_slug(session, tenant)
+            await bind_scope(session, DbScope.tenant(found.id))
+            agent = await find_agent(session, found.id, name)
+            if agent is None:
+                raise _fail(f"{tenant} has no agent named {name!r}")
+            row = await update_agent(session, CLI_ACTOR, found.id, agent.id, patch, tools)
+        console.print(f"agent {row.name!r} is {row.status}", highlight=False)
+
+    _run(work)
+
+
+@agents_app.command("remove")
+def agents_remove(
+    name: Annotated[str, typer.Argument(help="the agent's name")],
+    tenant: Annotated[str, typer.Option(help="tenant slug")],
+) -> None:
+    """Delete an agent (workflows naming it then fail at that step: disable it to pause it)."""
+    from smeflow.agents.service import delete_agent, find_agent
+    from smeflow.cli._main import CLI_ACTOR, _run, console
+    from smeflow.db import DbScope, bind_scope
+    from smeflow.tenancy import get_tenant_by_slug
+
+    async def work(settings: Settings, db: Database) -> None:
+        async with db.transaction(DbScope.platform()) as session:
+            found = await get_tenant_by_slug(session, tenant)
+            await bind_scope(session, DbScope.tenant(found.id))
+            agent = await find_agent(session, found.id, name)
+            if agent is None:
+                raise _fail(f"{tenant} has no agent named {name!r}")
+            await delete_agent(session, CLI_ACTOR, found.id, agent.id)
+        console.print(f"agent {name!r} removed from {tenant}", highlight=False)
+
+    _run(work)
+
+
 @agents_app.command("ask")
 def agents_ask(
     name: Annotated[str, typer.Argument(help="the agent's name")],
