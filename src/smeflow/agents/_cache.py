@@ -11,6 +11,10 @@ Key contracts:
   last message, and the tools offered (names and schemas): a change of any of them misses.
 * Only final answers (no tool calls) are cached semantically; an exact hit may replay a tool
   call decision, since its input was identical.
+* Embeddings cannot tell "a slot today" from "a slot tomorrow" (cosine 0.96 with e5-small), nor
+  "Sunday" from "Saturday" (0.98): questions that name a date or a time are not cached at all
+  (their answer depends on when they are asked: :func:`cacheable`), and the numbers in a question
+  are part of its scope, so "braids for 2" never reuses the answer for "braids for 3".
 * Entries expire after ``llm_cache_ttl_seconds``; :func:`invalidate` drops all of a tenant's (its
   knowledge changed). Hits count in ``hits`` and are recorded in the ledger at cost 0.
 """
@@ -23,7 +27,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -32,8 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.agents.models import LlmCacheEntry
 from smeflow.core import utcnow
+from smeflow.understanding import find_datetimes
 
 _SPACES = re.compile(r"\s+")
+_NUMBERS = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def normalise(value: str) -> str:
@@ -71,9 +77,15 @@ def cache_key(
             "system": normalise(system),
             "history": [(role, normalise(content)) for role, content in history],
             "tools": list(tools),
+            "numbers": _NUMBERS.findall(question),
         }
     )
     return CacheKey(_digest({"scope": scope, "question": normalise(question)}), scope, language, question)
+
+
+def cacheable(question: str, *, language: str | None, timezone: str, now: datetime) -> bool:
+    """Whether an answer to ``question`` may be reused: not when it names a date or a time."""
+    return not find_datetimes(question, language=language, timezone=timezone, now=now)
 
 
 def _vector(embedding: Sequence[float]) -> str:
@@ -185,4 +197,4 @@ async def invalidate(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-__all__ = ["CacheHit", "CacheKey", "cache_key", "invalidate", "lookup", "normalise", "store"]
+__all__ = ["CacheHit", "CacheKey", "cache_key", "cacheable", "invalidate", "lookup", "normalise", "store"]

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from pydantic import JsonValue
 
-from smeflow.agents._cache import CacheHit, CacheKey, cache_key, lookup, store
+from smeflow.agents._cache import CacheHit, CacheKey, cache_key, cacheable, lookup, store
 from smeflow.agents._embedding import embed_query
 from smeflow.agents._ledger import Budget, Spend, agent_spent, price_of, record_call, tenant_budget
 from smeflow.agents._llm import Answer, LlmTurn, run_llm_turn
@@ -44,6 +44,7 @@ from smeflow.agents._usage import Usage, cost_micros
 from smeflow.agents.models import Agent
 from smeflow.agents.schemas import AgentConfig
 from smeflow.agents.service import allowed_providers, find_agent
+from smeflow.core import utcnow
 from smeflow.db import Database, DbScope
 from smeflow.settings import Settings
 from smeflow.tenancy.models import Tenant
@@ -274,7 +275,11 @@ class AgentService:
                     ttl_seconds=self.settings.llm_cache_ttl_seconds,
                 )
 
-        use_cache = config.cache and not history
+        use_cache = (
+            config.cache
+            and not history
+            and cacheable(text, language=language, timezone=tenant.timezone, now=utcnow())
+        )
         turn = LlmTurn(
             chat=chat,
             provider=ref.provider,
