@@ -8,7 +8,7 @@ Over the labelled customer messages of ``tests/data/intents`` (14 languages), pi
 * **understand**: the whole ``smeflow.understanding.understand`` call (language detection,
   greeting stripping, embedding, intent match, slots), latency p50/p95/p99 and messages/s,
   and each part on its own: the embedding as the turn does it (a message that is an example
-  reuses its stored vector; others are embedded up to 20 tokens), language detection, intent
+  reuses its stored vector; others are embedded up to 24 tokens), language detection, intent
   matching given the embedding, slots;
 * per-language intent accuracy (top intent) and the share of messages an agent would escalate
   (confidence below ``--threshold``).

@@ -182,3 +182,26 @@ def test_default_examples_can_be_limited_to_the_tenants_languages() -> None:
     swahili = default_examples(["sw"])
     assert "nataka kubook" in swahili["book"]
     assert "I want to book an appointment" not in swahili["book"]
+
+
+def test_a_long_message_is_embedded_in_part_but_read_whole(model: IntentModel) -> None:
+    filler = "so yesterday my sister and I were talking about the wedding and the dresses and the food " * 2
+    match = model.match(filler + "anyway please cancel my appointment on Friday")
+    assert match.intent == "cancel"
+
+
+def test_template_examples_embed_only_what_they_add(
+    model: IntentModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smeflow.understanding import _embeddings
+
+    embedded: list[str] = []
+    real = _embeddings.embed
+
+    def counting(texts: list[str]) -> object:
+        embedded.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(_embeddings, "embed", counting)
+    IntentModel.from_examples(merge_examples(default_examples(), {"book": ["nataka kusuka twists kesho"]}))
+    assert embedded == ["nataka kusuka twists kesho"]
