@@ -11,11 +11,12 @@ import json
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
+from typing import Any
 
 Examples = Mapping[str, Iterable[str]]
 
 
-def _load(name: str) -> dict[str, object]:
+def _load(name: str) -> dict[str, Any]:
     raw = resources.files("smeflow.understanding").joinpath("intents", name).read_text("utf-8")
     data = json.loads(raw)
     if not isinstance(data, dict):
@@ -27,7 +28,7 @@ def _load(name: str) -> dict[str, object]:
 def _default_by_language() -> dict[str, dict[str, tuple[str, ...]]]:
     data = _load("default.json")
     return {
-        intent: {lang: tuple(str(x) for x in texts) for lang, texts in dict(by_lang).items()}  # type: ignore[call-overload]
+        intent: {lang: tuple(str(x) for x in texts) for lang, texts in by_lang.items()}
         for intent, by_lang in data.items()
     }
 
@@ -48,7 +49,7 @@ def default_examples(languages: Iterable[str] | None = None) -> dict[str, tuple[
 
 @cache
 def _default_cues() -> dict[str, tuple[str, ...]]:
-    return {intent: tuple(str(p) for p in pats) for intent, pats in _load("cues.json").items()}  # type: ignore[attr-defined]
+    return {intent: tuple(str(p) for p in pats) for intent, pats in _load("cues.json").items()}
 
 
 def default_cues() -> dict[str, tuple[str, ...]]:

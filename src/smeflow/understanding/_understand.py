@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from smeflow.understanding._embeddings import embed
 from smeflow.understanding._intents import IntentMatch, IntentModel
 from smeflow.understanding._language import Detection, detect_language
 from smeflow.understanding._slots import Slots, extract_slots
@@ -52,7 +51,7 @@ def understand(
     language_us = _us(t)
     t = time.perf_counter()
     core = model.core_text(text)
-    vector = embed([core])[0] if normalize(core) else None
+    vector = model.embed_core(core) if normalize(core) else None
     embedding_us = _us(t)
     t = time.perf_counter()
     match = (
