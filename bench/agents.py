@@ -201,6 +201,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="passes over the labelled messages")
     parser.add_argument("--threshold", type=float, default=0.5, help="escalate below this confidence")
+    parser.add_argument("--no-cache", action="store_true", help="skip the LLM cache section")
+    parser.add_argument("--cache-questions", type=int, default=200, help="questions per cache measurement")
     args = parser.parse_args()
     pinned = pin_one_core()
     rows = messages()
@@ -209,14 +211,23 @@ def main() -> None:
     # Section 1: offline understanding (baseline: the bare embedding, measured in this run).
     figures["understanding"] = bench_understanding(rows, args.repeat, args.threshold)
 
-    # Further sections go here (the LLM cache section is added next), each measuring its own
-    # baseline in this run and adding its figures to ``figures`` and a print_* below.
+    # Section 2: the LLM response cache (baseline: the same turn asking the model, in this run).
+    if not args.no_cache:
+        from agent_cache import bench_cache
+
+        if hasattr(os, "sched_setaffinity"):  # the database server is a process of its own: both cores
+            os.sched_setaffinity(0, range(os.cpu_count() or 1))
+        figures["cache"] = bench_cache(args.cache_questions)
 
     print(
         f"\nAgents benchmark · {datetime.now(UTC):%Y-%m-%d} · {platform.machine()} · "
         f"{os.cpu_count()} cores, {pinned} · Python {platform.python_version()}"
     )
     print_understanding(figures["understanding"])
+    if "cache" in figures:
+        from agent_cache import print_cache
+
+        print_cache(figures["cache"])
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "agents.json").write_text(json.dumps(figures, indent=2))

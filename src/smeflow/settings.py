@@ -217,7 +217,11 @@ class Settings(BaseSettings):
         default=7 * 24 * 3600, gt=0, description="how long a cached answer lives"
     )
     llm_semantic_cache_threshold: float = Field(
-        default=0.95, gt=0, le=1, description="cosine similarity above which a cached answer is reused"
+        default=0.95,
+        gt=0,
+        le=1,
+        description="cosine similarity (multilingual-e5-small) from which a cached answer is reused, "
+        "for questions whose content words are the same (see smeflow.agents._cache)",
     )
     llm_timeout_seconds: float = Field(default=60.0, gt=0, description="one model call's time limit")
 

@@ -107,7 +107,7 @@ async def test_tenants_never_share_answers_and_repeats_cost_nothing(
     assert (first_b.output["reply"], first_b.output["mode"]) == ("We open at 9 in Ikeja.", "llm")
 
     again_a = await ask(service, http, tenant_a, "  what time do you OPEN ")
-    similar_a = await ask(service, http, tenant_a, "When do you open?")
+    similar_a = await ask(service, http, tenant_a, "Please, what time do you open?")
     again_b = await ask(service, http, tenant_b, QUESTION)
     assert [r.output["reply"] for r in (again_a, similar_a)] == ["We open at 8 in Westlands."] * 2
     assert again_b.output["reply"] == "We open at 9 in Ikeja."
@@ -149,10 +149,11 @@ async def test_a_replayed_trace_costs_less_by_exactly_its_hits(
         QUESTION,
         "How much are braids?",
         QUESTION,
-        "When do you open?",
+        "Please, what time do you open?",
         "How much are braids?",
         "Do you do nails?",
         QUESTION,
+        "How much are box braids?",
     ]
     usage = {"prompt_tokens": 120, "completion_tokens": 20}
     for key in (cached_key, plain_key):
@@ -162,7 +163,7 @@ async def test_a_replayed_trace_costs_less_by_exactly_its_hits(
         await ask(service, http, tenant_b, text)
     with_cache = sum(r.cost_micros for r in await ledger(db, tenant_a))
     without = sum(r.cost_micros for r in await ledger(db, tenant_b))
-    distinct = 3  # opening hours (three wordings), braids, nails
+    distinct = 4  # opening hours (three wordings), braids, nails, box braids (close, not the same)
     assert len(requests_of(sandbox, cached_key)) == distinct
     assert len(requests_of(sandbox, plain_key)) == len(trace)
     per_call = without // len(trace)

@@ -15,6 +15,15 @@ Key contracts:
   "Sunday" from "Saturday" (0.98): questions that name a date or a time are not cached at all
   (their answer depends on when they are asked: :func:`cacheable`), and the numbers in a question
   are part of its scope, so "braids for 2" never reuses the answer for "braids for 3".
+* Nor does e5-small separate close services well: "box braids" / "braids" 0.964, "manicure" /
+  "pedicure" 0.953, while rewordings of one question score 0.98 ("Can you do braids for children
+  please?"). No threshold separates them, so a semantic hit also needs the same words: the two
+  questions may differ only in function and politeness words (:data:`FUNCTION_WORDS`, for the
+  languages customers most write in), so
+  "Do you do box braids?" never takes the answer to "Do you do braids?", however close their
+  embeddings. In a language without a list, only the wording's order, case and punctuation may
+  differ. Real paraphrases ("Do you have parking?" / "Is parking available?") therefore miss and
+  are asked: that costs money, never a wrong answer.
 * Entries expire after ``llm_cache_ttl_seconds``; :func:`invalidate` drops all of a tenant's (its
   knowledge changed). Hits count in ``hits`` and are recorded in the ledger at cost 0.
 """
@@ -40,6 +49,136 @@ from smeflow.understanding import find_datetimes
 
 _SPACES = re.compile(r"\s+")
 _NUMBERS = re.compile(r"\d+(?:[.,]\d+)*")
+_WORDS = re.compile(r"[^\W\d_]+")
+#: words whose presence does not change what a customer asks (English, Swahili, Pidgin, French,
+#: Portuguese, Afrikaans, Hausa, Yoruba, Zulu): a semantic hit may differ only in these
+FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "please",
+        "pls",
+        "plz",
+        "kindly",
+        "can",
+        "could",
+        "would",
+        "will",
+        "you",
+        "your",
+        "do",
+        "does",
+        "did",
+        "is",
+        "are",
+        "am",
+        "i",
+        "me",
+        "my",
+        "we",
+        "us",
+        "our",
+        "to",
+        "of",
+        "for",
+        "in",
+        "on",
+        "at",
+        "and",
+        "or",
+        "so",
+        "just",
+        "hi",
+        "hello",
+        "hey",
+        "ok",
+        "okay",
+        "thanks",
+        "thank",
+        "sir",
+        "madam",
+        "ma",
+        "tafadhali",
+        "naomba",
+        "je",
+        "na",
+        "ya",
+        "wa",
+        "kwa",
+        "ni",
+        "hivi",
+        "habari",
+        "sasa",
+        "bwana",
+        "dada",
+        "abeg",
+        "abi",
+        "dey",
+        "na",
+        "o",
+        "oga",
+        "sef",
+        "una",
+        "wetin",
+        "svp",
+        "s",
+        "il",
+        "vous",
+        "plaît",
+        "plait",
+        "est",
+        "ce",
+        "que",
+        "vous",
+        "je",
+        "le",
+        "la",
+        "les",
+        "un",
+        "une",
+        "des",
+        "de",
+        "du",
+        "et",
+        "pour",
+        "por",
+        "favor",
+        "você",
+        "voce",
+        "o",
+        "a",
+        "os",
+        "as",
+        "um",
+        "uma",
+        "de",
+        "do",
+        "da",
+        "e",
+        "para",
+        "asseblief",
+        "jy",
+        "u",
+        "die",
+        "n",
+        "en",
+        "vir",
+        "don",
+        "allah",
+        "ina",
+        "kuna",
+        "ne",
+        "ce",
+        "jọ",
+        "jowo",
+        "ẹ",
+        "e",
+        "ni",
+        "ngicela",
+        "ngiyacela",
+    ]
+)
 
 
 def normalise(value: str) -> str:
@@ -104,13 +243,23 @@ _EXACT = text(
     " AND expires_at > :now RETURNING response"
 )
 _NEAREST = text(
-    """SELECT id, response, 1 - (embedding <=> CAST(:q AS vector)) AS similarity
+    """SELECT id, prompt, response, 1 - (embedding <=> CAST(:q AS vector)) AS similarity
          FROM llm_cache
         WHERE tenant_id = :tenant AND scope_hash = :scope AND language = :language
           AND expires_at > :now AND embedding IS NOT NULL
         ORDER BY embedding <=> CAST(:q AS vector)
-        LIMIT 1"""
+        LIMIT 5"""
 )
+
+
+def content_words(question: str) -> frozenset[str]:
+    """The words of ``question`` that say what it asks (see :data:`FUNCTION_WORDS`)."""
+    return frozenset(_WORDS.findall(normalise(question))) - FUNCTION_WORDS
+
+
+def same_question(one: str, other: str) -> bool:
+    """Whether two questions ask about the same things (their content words are equal)."""
+    return content_words(one) == content_words(other)
 
 
 async def lookup(
@@ -130,19 +279,12 @@ async def lookup(
     if embed is None:
         return None
     embedding = embed()
-    row = (
-        await session.execute(
-            _NEAREST,
-            {
-                "tenant": tenant_id,
-                "scope": key.scope_hash,
-                "language": key.language,
-                "now": now,
-                "q": _vector(embedding),
-            },
-        )
-    ).first()
-    if row is None or float(row.similarity) < threshold:
+    params = {"tenant": tenant_id, "scope": key.scope_hash, "language": key.language, "now": now}
+    rows = (await session.execute(_NEAREST, params | {"q": _vector(embedding)})).all()
+    row = next(
+        (r for r in rows if float(r.similarity) >= threshold and same_question(r.prompt, key.question)), None
+    )
+    if row is None:
         return None
     await session.execute(
         text("UPDATE llm_cache SET hits = hits + 1 WHERE tenant_id = :tenant AND id = :id"),
@@ -197,4 +339,16 @@ async def invalidate(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-__all__ = ["CacheHit", "CacheKey", "cache_key", "cacheable", "invalidate", "lookup", "normalise", "store"]
+__all__ = [
+    "FUNCTION_WORDS",
+    "CacheHit",
+    "CacheKey",
+    "cache_key",
+    "cacheable",
+    "content_words",
+    "same_question",
+    "invalidate",
+    "lookup",
+    "normalise",
+    "store",
+]

@@ -124,9 +124,9 @@ async def record_call(
     agent_id: uuid.UUID | None,
     run_id: uuid.UUID | None,
     node_id: str | None,
-) -> Budget:
+) -> Budget | None:
     """Add ``spend`` to the ledger and the month's counter (audit the warning and the exhaustion,
-    once each); the month's budget after it."""
+    once each); the month's budget after it (``None``: a spend of 0 left it as it was)."""
     now = utcnow()
     minor, currency = in_currency(settings, spend.cost_micros, tenant.currency)
     session.add(
@@ -151,6 +151,9 @@ async def record_call(
     )
     month = month_of(now)
     limit = tenant_limit(settings, tenant)
+    if spend.cost_micros == 0:  # a cache hit or a free model: the month's counter does not move
+        await session.flush()
+        return None
     spent, limit, warned_at, exhausted_at = (
         await session.execute(
             _COUNT, {"tenant": tenant.id, "month": month, "cost": spend.cost_micros, "limit": limit}

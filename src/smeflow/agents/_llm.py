@@ -105,7 +105,8 @@ class Answer:
 class LlmTurn:
     """Everything one model turn needs; the callables are the runner's (database, ledger)."""
 
-    chat: Any  # a LangChain BaseChatModel (imported lazily by the runner)
+    #: the LangChain chat model, built on first use (a turn answered from the cache opens no key)
+    chat: Callable[[], Awaitable[Any]]
     provider: str
     model: str
     system: str
@@ -117,7 +118,7 @@ class LlmTurn:
     key: str
     max_rounds: int
     redactor: Redactor | None
-    #: cache lookup for the first answer (``None``: no cache)
+    #: cache lookup for the first answer (``None``: no cache); a hit is in the ledger already
     cached: Callable[[CacheKey], Awaitable[CacheHit | None]] | None
     remember: Callable[[CacheKey, Answer], Awaitable[None]] | None
     cache_key: Callable[[list[dict[str, Any]]], CacheKey] | None
@@ -163,7 +164,8 @@ async def _ask_model(turn: LlmTurn, messages: list[Any], tools: list[dict[str, A
 
     from smeflow.agents._usage import usage_of
 
-    bound = turn.chat.bind_tools(tools) if tools else turn.chat
+    model = await turn.chat()
+    bound = model.bind_tools(tools) if tools else model
     started = time.perf_counter()
     try:
         message = await bound.ainvoke(messages)
@@ -245,7 +247,6 @@ async def _first_from_cache(
     if hit is None:
         return key, None
     cached = Answer.from_json(hit.response)
-    await turn.spend(Spend(turn.provider, turn.model, hit.kind))
     return key, Answer(cached.content, cached.tool_calls, source=hit.kind)
 
 

@@ -202,18 +202,27 @@ class AgentService:
     ) -> TurnResult:
         tenant, agent, config = loaded.tenant, loaded.agent, loaded.config
         language = language or detect(text, tenant, config)
-        creds = await self.credentials(tenant.id, ref.provider, config.integration)
         extra: dict[str, Any] = {"max_tokens": config.max_output_tokens}
         if config.temperature is not None:
             extra["temperature"] = config.temperature
-        chat = build_chat_model(
-            ref,
-            api_key=creds.api_key,
-            base_url=creds.base_url,
-            http_client=ctx.http,
-            timeout=self.settings.llm_timeout_seconds,
-            **extra,
-        )
+        built: list[Any] = []
+
+        async def chat() -> Any:
+            # the key is opened (and the client built) only when the model is to be asked
+            if not built:
+                creds = await self.credentials(tenant.id, ref.provider, config.integration)
+                built.append(
+                    build_chat_model(
+                        ref,
+                        api_key=creds.api_key,
+                        base_url=creds.base_url,
+                        http_client=ctx.http,
+                        timeout=self.settings.llm_timeout_seconds,
+                        **extra,
+                    )
+                )
+            return built[0]
+
         toolbox = ctx.toolbox_for(tuple(config.tools), review_writes)
         system = _system_prompt(tenant, config, instructions, language)
         pii_allowed = bool((tenant.residency or {}).get("pii_to_llm", False))
@@ -231,7 +240,7 @@ class AgentService:
 
         async def spend(item: Spend) -> bool:
             async with self.db.transaction(DbScope.tenant(tenant.id)) as session:
-                state.budget = await record_call(
+                budget = await record_call(
                     session,
                     self.settings,
                     tenant,
@@ -241,6 +250,8 @@ class AgentService:
                     run_id=ctx.run_id,
                     node_id=ctx.node_id,
                 )
+            if budget is not None:
+                state.budget = budget
             state.agent_spent += item.cost_micros
             return await can_spend()
 
@@ -253,14 +264,27 @@ class AgentService:
             return cache_key(f"{ref.provider}:{ref.model}", system, past, shown, tools, language or "und")
 
         async def cached(key: CacheKey) -> CacheHit | None:
+            # the lookup and, on a hit, its ledger row (cost 0) in one transaction
             async with self.db.transaction(DbScope.tenant(tenant.id)) as session:
-                return await lookup(
+                hit = await lookup(
                     session,
                     tenant.id,
                     key,
                     embed=question_embedding,
                     threshold=self.settings.llm_semantic_cache_threshold,
                 )
+                if hit is not None:
+                    await record_call(
+                        session,
+                        self.settings,
+                        tenant,
+                        Spend(ref.provider, ref.model, hit.kind),
+                        agent_name=agent.name,
+                        agent_id=agent.id,
+                        run_id=ctx.run_id,
+                        node_id=ctx.node_id,
+                    )
+                return hit
 
         async def remember(key: CacheKey, answer: Answer) -> None:
             # Only final answers may be reused for a *similar* question; a tool call only for the same one.
