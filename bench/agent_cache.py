@@ -44,7 +44,7 @@ from smeflow.settings import LlmPrice, Settings
 from smeflow.tenancy import TenantCreate, create_tenant
 from smeflow.tenancy.models import Tenant
 
-SECRET = "bench-secret-key-0123456789abcdef0123456789"
+SECRET = "bench-secret-key-0123456789abcdef0123456789"  # noqa: S105 (a throwaway database)
 MODEL = "gpt-4o-mini"
 KEY = f"sk-sandbox-{uuid.uuid4().hex}"
 
