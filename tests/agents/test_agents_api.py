@@ -132,3 +132,31 @@ async def test_usage_starts_empty_and_checks_its_period(client: httpx.AsyncClien
         f"{API}/usage", params={"since": "2026-12-02", "until": "2026-12-01"}, headers=viewer
     )
     assert fields_of(assert_problem(backwards, 422)) == {"query.since"}
+
+
+async def test_a_supervisor_routes_by_intent_and_escalates_what_it_cannot_place(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    admin = world.a.user("admin")
+    for name in ("Booker", "Concierge"):
+        body = {"name": name, "type": "automator" if name == "Booker" else "mentor"}
+        assert (await client.post(f"{API}/agents", headers=admin, json=body)).status_code == 201
+    boss = {
+        "name": "Front desk",
+        "type": "supervisor",
+        "config": {"routes": {"book": "Booker", "reschedule": "Booker"}, "default_route": "Concierge"},
+    }
+    supervisor = (await client.post(f"{API}/agents", headers=admin, json=boss)).json()
+
+    async def ask(text: str) -> dict[str, object]:
+        answered = await client.post(f"{API}/agents/{supervisor['id']}/try", headers=admin, json={"text": text})
+        assert answered.status_code == 200, answered.text
+        output: dict[str, object] = answered.json()["output"]
+        return output
+
+    booked = await ask("I want to book a haircut tomorrow at 10")
+    assert (booked["routed_to"], booked["route_intent"], booked["agent"]) == ("Booker", "book", "Booker")
+    asked = await ask("How much is a manicure?")
+    assert (asked["routed_to"], asked["agent"]) == ("Concierge", "Concierge")
+    unclear = await ask("The capital of France is Paris")
+    assert (unclear["routed_to"], unclear["escalate"]) == (None, True)
