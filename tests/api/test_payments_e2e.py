@@ -338,9 +338,9 @@ async def test_a_workflow_takes_a_deposit_and_no_credential_lands_in_its_records
     live: Live, world: World, owner_conn: psycopg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("DEBUG")
-    # the callback comes a moment after the prompt: an event wait sees only events emitted while
-    # it waits (a limit of the engine's event waits, said in the README)
-    live.sandbox.callback_delay = 1.0
+    # the callback comes at once, often before the run reaches its wait step: the wait takes
+    # events emitted since the payment step began
+    live.sandbox.callback_delay = 0.0
     whatsapp = WhatsAppSandbox()
     headers = world.a.key()
     with SandboxServer(whatsapp) as whatsapp_url:

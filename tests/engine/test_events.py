@@ -11,13 +11,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from pydantic import BaseModel, JsonValue
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from smeflow.audit import AuditEvent
 from smeflow.db import Database, DbScope
 from smeflow.engine.event_models import Event, EventDelivery, EventWait
-from smeflow.engine.runtime import Emitted, RunQueue, emit_event, list_runs
+from smeflow.engine.runtime import Action, ActionContext, Emitted, RunQueue, emit_event, list_runs
 from smeflow.engine.workflows import archive, get_workflow, publish, update_draft
 from smeflow.errors import NotFound, ValidationFailed
 from smeflow.identity import Principal
@@ -448,3 +449,80 @@ async def test_events_never_cross_tenants(
     assert run.status == "waiting"
     async with db.transaction(DbScope.tenant(tenant_a)) as session:
         assert (await get_workflow(session, tenant_a, run.workflow_id)).name == "Wait for payment"
+
+
+class _EmitIn(BaseModel):
+    amount: int
+
+
+class _Emits(Action):
+    """Emits ``payment.succeeded`` in its own transaction, as a provider's callback confirmed
+    while the step is still finishing would."""
+
+    name = "test.pay_now"
+    effect = "write"
+    input_model = _EmitIn
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def run(self, ctx: ActionContext, data: _EmitIn) -> JsonValue:
+        async with self.db.transaction(DbScope.tenant(ctx.tenant_id)) as session:
+            await emit_event(
+                session, ctx.tenant_id, "payment.succeeded", {"amount": data.amount}, actor=SYSTEM
+            )
+        return {"asked": data.amount}
+
+
+def paying_then_waiting() -> dict[str, Any]:
+    definition = waiting_for({"name": "payment.succeeded", "match": "event.amount == input.amount"})
+    definition["nodes"].insert(
+        1,
+        {
+            "id": "ask",
+            "kind": "action",
+            "config": {"action": "test.pay_now", "input": {"amount": "=input.amount"}},
+        },
+    )
+    definition["edges"] = [
+        {"from": "start", "to": "ask"},
+        {"from": "ask", "to": "pay"},
+        {"from": "pay", "to": "done"},
+    ]
+    return definition
+
+
+async def test_an_event_emitted_while_the_step_before_ran_is_taken_at_once(
+    db: Database,
+    queue: RunQueue,  # noqa: F811
+    tenant_a: uuid.UUID,
+) -> None:
+    queue.runtime.actions.register(_Emits(db))
+    workflow = await published(db, tenant_a, paying_then_waiting())
+    await emit(db, tenant_a, "payment.succeeded", {"amount": 500}, queue)  # before the run: not for it
+    run_id = await accept(db, tenant_a, workflow, {"amount": 500}, queue)
+    await drain(queue)
+    run, events = await load(db, tenant_a, run_id)
+    assert (run.status, run.error) == ("succeeded", None)
+    assert events == [
+        ("start", "succeeded"),
+        ("ask", "succeeded"),
+        ("pay", "succeeded"),
+        ("done", "succeeded"),
+    ]
+    assert run.output is not None
+    taken = run.output["taken"]
+    assert taken["payload"] == {"amount": 500}
+    async with db.transaction(DbScope.tenant(tenant_a)) as session:
+        emitted = (
+            await session.execute(
+                select(Event.id, Event.created_at)
+                .where(Event.name == "payment.succeeded")
+                .order_by(Event.created_at)
+            )
+        ).all()
+        wait = (await session.execute(select(EventWait).where(EventWait.run_id == run_id))).scalar_one()
+    assert len(emitted) == 2
+    assert wait.event_id == emitted[1].id  # the one the step emitted, not the earlier one
+    assert wait.status == "closed"
+    assert await deliveries(db, tenant_a, run_id) == [({"amount": 500}, "taken")]

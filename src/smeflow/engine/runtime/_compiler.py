@@ -272,7 +272,7 @@ async def _wait(node: Node, state: RunState, ctx: StepContext) -> tuple[Any, Any
     assert isinstance(node, WaitNode)
     config = node.config
     if config.event is not None:
-        return await wait_for_event(node, ctx)
+        return await wait_for_event(node, state, ctx)
     now = utcnow()
     if config.duration is not None:
         due = now + timedelta(seconds=duration_seconds(config.duration))

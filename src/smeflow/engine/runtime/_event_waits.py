@@ -8,9 +8,13 @@ holds, the run goes back to waiting.
 
 Key contracts:
 
-* Only events emitted while the wait is open are seen: an event emitted before the run reached
-  the step (or after it went on) is not delivered to it, and a loop that reaches the step again
-  waits for a new event.
+* A wait sees the events emitted while it is open **and those emitted since the step before it
+  began** (:func:`take_early`): a payment confirmed while its ``payments.request`` step was still
+  finishing is not missed. Such an event is taken at once, the step does not pause, and what it
+  took is journaled (step key) in the same transaction, so a crash never loses or changes it.
+  An event emitted earlier than that (or after the step went on) is not delivered to it, and a
+  loop that reaches the step again waits for a new event (an event is delivered to a step at
+  most once).
 * ``match`` is CEL with ``event`` bound to the event's payload, over the run's state. A ``match``
   that cannot be evaluated over an event (a field it lacks, a type mismatch) or gives something
   other than true or false counts as not matching (logged as a warning): one odd event does not
@@ -27,6 +31,7 @@ Key contracts:
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -34,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from langgraph.types import StateSnapshot, interrupt
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,10 +49,11 @@ from smeflow.engine.definitions import WaitNode, duration_seconds
 from smeflow.engine.event_models import Event, EventDelivery, EventWait
 from smeflow.engine.runtime._cel import is_true
 from smeflow.engine.runtime._errors import StepFailed
+from smeflow.engine.runtime._visits import journaled_result, step_key
 from smeflow.engine.runtime._waits import spoken_duration
 
 if TYPE_CHECKING:
-    from smeflow.engine.runtime._compiler import StepContext
+    from smeflow.engine.runtime._compiler import RunState, StepContext
 
 logger = logging.getLogger(__name__)
 
@@ -220,15 +226,93 @@ async def event_answers(
     return {key: taken[node] for key, node in waiting.items() if node in taken}
 
 
-async def wait_for_event(node: WaitNode, ctx: StepContext) -> tuple[Any, Any, dict[str, Any]]:
-    """The ``wait`` step with ``event``: open the wait (once), interrupt; resumed, give the event on
-    or, woken at its timeout, fail."""
+def _previous_step_began(ctx: StepContext) -> datetime | None:
+    """When the step before this one began, if this execution recorded it (events collected)."""
+    if not ctx.events:
+        return None
+    last = ctx.events[-1]
+    return last["at"] - timedelta(milliseconds=int(last.get("duration_ms") or 0))  # type: ignore[no-any-return]
+
+
+_SINCE = text(
+    """SELECT COALESCE(
+        CAST(:since AS timestamptz),
+        (SELECT at - duration_ms * interval '1 millisecond' FROM run_events
+          WHERE tenant_id = :tenant AND run_id = :run ORDER BY seq DESC LIMIT 1),
+        (SELECT created_at FROM runs WHERE tenant_id = :tenant AND id = :run))"""
+)
+_BACKFILL = text(
+    """INSERT INTO event_deliveries (tenant_id, run_id, node_id, event_id, status, delivered_at)
+    SELECT :tenant, :run, :node, e.id, 'pending', :now FROM events e
+     WHERE e.tenant_id = :tenant AND e.name = :name AND e.created_at >= :since
+    ON CONFLICT DO NOTHING"""
+)
+_JOURNAL = text(
+    """INSERT INTO step_journal (tenant_id, run_id, idempotency_key, result, completed_at)
+    VALUES (:tenant, :run, :key, CAST(:result AS jsonb), :now) ON CONFLICT DO NOTHING"""
+)
+
+
+async def take_early(
+    ctx: StepContext, node: WaitNode, state: dict[str, Any], key: str, since: datetime | None
+) -> dict[str, Any] | None:
+    """Deliver to the step's (just opened) wait the events of its name emitted since ``since``
+    (else since the run's last recorded step began, else since the run was accepted) and take the
+    first that matches: its output, journaled under ``key`` with the wait closed, in one
+    transaction; ``None`` if none matches (the step pauses as usual)."""
+    wanted = node.config.event
+    assert wanted is not None
+    now = utcnow()
+    ids = {"tenant": ctx.tenant_id, "run": ctx.run_id}
+    async with ctx.db.transaction(DbScope.tenant(ctx.tenant_id)) as session:
+        begun = (await session.execute(_SINCE, ids | {"since": since})).scalar_one()
+        await session.execute(
+            _BACKFILL, ids | {"node": node.id, "name": wanted.name, "since": begun, "now": now}
+        )
+        wait = (
+            await session.execute(
+                select(EventWait)
+                .where(
+                    EventWait.tenant_id == ctx.tenant_id,
+                    EventWait.run_id == ctx.run_id,
+                    EventWait.node_id == node.id,
+                )
+                .with_for_update()
+            )
+        ).scalar_one()
+        event = await _take(session, wait, state)
+        if event is None:
+            return None
+        output = {"event": event_of(event)}
+        wait.status, wait.closed_at = "closed", now
+        await session.execute(
+            update(EventDelivery)
+            .where(
+                EventDelivery.tenant_id == ctx.tenant_id,
+                EventDelivery.run_id == ctx.run_id,
+                EventDelivery.node_id == node.id,
+                EventDelivery.status == "pending",
+            )
+            .values(status="ignored")
+        )
+        await session.execute(_JOURNAL, ids | {"key": key, "result": json.dumps(output), "now": now})
+        return output
+
+
+async def wait_for_event(
+    node: WaitNode, state: RunState, ctx: StepContext
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The ``wait`` step with ``event``: open the wait (once) and take an event emitted since the
+    step before began, or interrupt; resumed, give the event on or, woken at its timeout, fail."""
     config = node.config
     wanted = config.event
     assert wanted is not None
     timeout = None if config.timeout is None else duration_seconds(config.timeout)
     given: dict[str, Any] = {"event": wanted.name}
     value: dict[str, Any] = {"node_id": node.id, "event": wanted.name}
+    key = step_key(node, state, ctx)
+    if (done := await journaled_result(ctx, key)) is not None:  # taken early by an earlier execution
+        return given, done.result, {"nodes": {node.id: done.result}}
     # Opened on every execution of the step, resumed or not: a wait already open is kept as it is,
     # and a loop that comes back to the step (in the execution that resumed it) opens it again.
     opened = await open_wait(
@@ -244,6 +328,10 @@ async def wait_for_event(node: WaitNode, ctx: StepContext) -> tuple[Any, Any, di
         due = opened.due_at.astimezone(UTC).isoformat()
         given["gives_up_at"] = due
         value |= {"wake_at": due, "gives_up": True}
+    if opened.created and node.id not in ctx.resumed:
+        early = await take_early(ctx, node, dict(state), key, _previous_step_began(ctx))
+        if early is not None:
+            return given, early, {"nodes": {node.id: early}}
     if opened.created:
         await ctx.record(node, "waiting", input=given)
     answer = interrupt(value)  # the first time: the run stops here
@@ -256,4 +344,12 @@ async def wait_for_event(node: WaitNode, ctx: StepContext) -> tuple[Any, Any, di
     raise StepFailed(f"Step {node.id!r} waited {spoken_duration(timeout or 0)} for {wanted.name} and gave up")
 
 
-__all__ = ["OpenedWait", "close_wait", "event_answers", "event_of", "open_wait", "wait_for_event"]
+__all__ = [
+    "OpenedWait",
+    "close_wait",
+    "event_answers",
+    "event_of",
+    "open_wait",
+    "take_early",
+    "wait_for_event",
+]
