@@ -257,5 +257,6 @@ __all__ = [
     "price_of",
     "record_call",
     "tenant_budget",
+    "tenant_limit",
     "usage",
 ]

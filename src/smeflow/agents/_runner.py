@@ -15,6 +15,7 @@ Key contracts:
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -22,10 +23,11 @@ from typing import Any
 
 import orjson
 from pydantic import JsonValue
+from sqlalchemy import and_, select
 
 from smeflow.agents._cache import CacheHit, CacheKey, cache_key, cacheable, lookup, store
 from smeflow.agents._embedding import embed_query
-from smeflow.agents._ledger import Budget, Spend, agent_spent, price_of, record_call, tenant_budget
+from smeflow.agents._ledger import Budget, Spend, agent_spent, month_of, price_of, record_call, tenant_limit
 from smeflow.agents._llm import Answer, LlmTurn, run_llm_turn
 from smeflow.agents._mcp_client import McpServer, McpToolError, mcp_tools
 from smeflow.agents._offline import detect, offline_turn
@@ -41,9 +43,9 @@ from smeflow.agents._turns import (
     TurnResult,
 )
 from smeflow.agents._usage import Usage, cost_micros
-from smeflow.agents.models import Agent
+from smeflow.agents.models import Agent, LlmBudget
 from smeflow.agents.schemas import AgentConfig
-from smeflow.agents.service import allowed_providers, find_agent
+from smeflow.agents.service import allowed_providers
 from smeflow.core import utcnow
 from smeflow.db import Database, DbScope
 from smeflow.settings import Settings
@@ -93,17 +95,30 @@ class AgentService:
         self.credentials = credentials
 
     async def _load(self, tenant_id: Any, name: str) -> _Loaded:
+        """The agent, its tenant and this month's spend, in one query (by name; else by id)."""
+        month = month_of(utcnow())
+        query = (
+            select(Tenant, Agent, LlmBudget.spent_micros)
+            .join(Tenant, Tenant.id == Agent.tenant_id)
+            .outerjoin(LlmBudget, and_(LlmBudget.tenant_id == Agent.tenant_id, LlmBudget.month == month))
+            .where(Agent.tenant_id == tenant_id)
+        )
         async with self.db.transaction(DbScope.tenant(tenant_id)) as session:
-            tenant = await session.get(Tenant, tenant_id)
-            agent = await find_agent(session, tenant_id, name)
-            if tenant is None or agent is None:
+            row = (await session.execute(query.where(Agent.name == name))).first()
+            if row is None:
+                try:
+                    row = (await session.execute(query.where(Agent.id == uuid.UUID(name)))).first()
+                except ValueError:
+                    row = None
+            if row is None:
                 raise AgentUnavailable(f"this tenant has no agent named {name!r}")
+            tenant, agent, spent_this_month = row
             if agent.status != "active":
                 raise AgentUnavailable(f"the agent {agent.name!r} is disabled")
             config = AgentConfig.model_validate(agent.config)
-            budget = await tenant_budget(session, self.settings, tenant)
             spent = await agent_spent(session, tenant_id, agent.id) if config.budget_micros is not None else 0
             session.expunge_all()
+        budget = Budget(tenant_limit(self.settings, tenant), int(spent_this_month or 0))
         return _Loaded(tenant, agent, config, budget, spent)
 
     async def turn(
