@@ -349,3 +349,28 @@ def test_agents_commands(cli_env: None, owner_conn: psycopg.Connection) -> None:
     _ok("agents", "remove", "Receptionist", "--tenant", "amani-salon")
     names = owner_conn.execute("SELECT name FROM agents").fetchall()
     assert names == []
+
+
+def test_the_demo_seed_is_idempotent_and_gives_each_tenant_a_receptionist(
+    cli_env: None, owner_conn: psycopg.Connection
+) -> None:
+    from smeflow.cli._demo import DEMO_TENANTS, RECEPTIONIST, seed
+
+    _ok("migrate")
+    settings = Settings()
+
+    async def twice() -> list[str]:
+        db = Database.from_settings(settings)
+        try:
+            await seed(settings, db)
+            return [key for _, key in await seed(settings, db)]
+        finally:
+            await db.dispose()
+
+    keys = asyncio.run(twice())
+    assert len(keys) == len(DEMO_TENANTS)
+    agents = owner_conn.execute("SELECT name, config->'languages' FROM agents ORDER BY name").fetchall()
+    assert [name for name, _ in agents] == [RECEPTIONIST] * len(DEMO_TENANTS)
+    assert sorted(tuple(languages) for _, languages in agents) == sorted(d.languages for d in DEMO_TENANTS)
+    answer = _ok("agents", "ask", RECEPTIONIST, "STOP", "--tenant", DEMO_TENANTS[0].data.slug)
+    assert '"intent": "opt_out"' in answer
