@@ -9,7 +9,8 @@ Conventions (the same on every USSD question):
 * ``0. More`` (``form.more``) shows the next page; it is on every page but the last.
 * ``00. Back`` (``form.back``) shows the previous page, or on the first page goes back one
   question (shown there only when there is a question to go back to).
-* A question too long for a screen is shortened with ``...``, as is an option label too long
+* A question too long for a screen (or over 100 characters above options) is shortened with
+  ``...``, as is an option label too long
   for a line, so every page holds at least one option and every option is reachable.
 """
 
@@ -21,6 +22,7 @@ USSD_LIMIT = 182
 _CON = "CON "
 _ELLIPSIS = "..."
 _MIN_OPTION_LINE = 16  # "100. " + a few letters of the label
+_QUESTION_WITH_OPTIONS_MAX = 100  # a long question must leave room for options on each page
 
 
 def shorten(text: str, limit: int) -> str:
@@ -51,7 +53,10 @@ def ussd_pages(
     head_lines = []
     if notice:
         head_lines.append(shorten(notice, room // 2))
-    head_lines.append(shorten(question, room - sum(len(line) + 1 for line in head_lines)))
+    question_room = room - sum(len(line) + 1 for line in head_lines)
+    if options:
+        question_room = min(question_room, _QUESTION_WITH_OPTIONS_MAX)
+    head_lines.append(shorten(question, question_room))
     header = _CON + "\n".join(head_lines)
     lines = [f"{number}. {' '.join(label.split())}" for number, label in enumerate(options, 1)]
     pages: list[list[str]] = []
