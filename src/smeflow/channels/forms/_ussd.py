@@ -9,6 +9,7 @@ Conventions (the same on every USSD question):
 * ``0. More`` (``form.more``) shows the next page; it is on every page but the last.
 * ``00. Back`` (``form.back``) shows the previous page, or on the first page goes back one
   question (shown there only when there is a question to go back to).
+* Whitespace (no-break spaces included) is shown as plain spaces, one line per item.
 * A question too long for a screen (or over 100 characters above options) is shortened with
   ``...``, as is an option label too long
   for a line, so every page holds at least one option and every option is reachable.
