@@ -15,8 +15,10 @@ Key contracts:
 """
 
 from smeflow.channels.forms._choices import parse_choice, parse_choices
-from smeflow.channels.forms._parse import Accepted, Parsed, Rejected, parse_answer, read_number
+from smeflow.channels.forms._numbers import read_number
+from smeflow.channels.forms._parse import parse_answer
 from smeflow.channels.forms._prompts import Prompt, PromptChannel, prompt
+from smeflow.channels.forms._reading import Accepted, Parsed, Rejected
 from smeflow.channels.forms._session import FormSession, Outcome, Step
 from smeflow.channels.forms._ussd import USSD_LIMIT, ussd_pages
 from smeflow.channels.forms._words import BACK, MORE, SKIP_WORDS, is_skip, skip_word

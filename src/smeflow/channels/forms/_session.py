@@ -28,8 +28,9 @@ from typing import Any, Literal
 
 from pydantic import JsonValue
 
-from smeflow.channels.forms._parse import Accepted, parse_answer
+from smeflow.channels.forms._parse import parse_answer
 from smeflow.channels.forms._prompts import Prompt, PromptChannel, prompt
+from smeflow.channels.forms._reading import Accepted
 from smeflow.channels.forms._words import BACK, MORE, is_skip, say
 from smeflow.engine.definitions import FormField, check_answers
 
