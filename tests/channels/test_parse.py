@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smeflow.channels import Accepted, Rejected, parse_answer, read_number
+from smeflow.channels import Accepted, Rejected, parse_answer, parse_choice, parse_choices, read_number
 from smeflow.engine.definitions import FORM_FIELD_TYPES, FormField, check_answers
-from smeflow.i18n import format_money, format_number, messages
+from smeflow.i18n import LANGUAGES, format_money, format_number, messages
+from smeflow.understanding import normalize
 
 COORDS = "-1.2864, 36.8172"
 THOUSAND = "1\u202f000"  # French groups thousands with a narrow no-break space
@@ -290,3 +291,37 @@ def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         parse_answer(_field("date"), "kesho", language="sw", country="KE", timezone="Africa/Nairobi",
                      now=datetime(2026, 3, 7))  # fmt: skip
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_yes_and_no_a_prompt_shows_read_back_in_every_language(language: str) -> None:
+    lines = messages().text("form.yes_no", language).split("\n")
+    yes, no = (line.split(". ", 1)[1] for line in lines)
+    consent = _field("consent", required=False)
+    assert _accepted(consent, yes, language) is True
+    assert _accepted(consent, no, language) is False
+    assert _accepted(consent, "1", language) is True
+    assert _accepted(consent, "2", language) is False
+
+
+_labels = st.lists(
+    st.text(min_size=1, max_size=40).filter(lambda text: normalize(text)), min_size=1, max_size=30
+)
+
+
+@given(_labels, st.data())
+def test_an_option_is_chosen_by_its_number_and_by_its_label(labels: list[str], data: st.DataObject) -> None:
+    index = data.draw(st.integers(min_value=0, max_value=len(labels) - 1))
+    assert parse_choice(str(index + 1), labels) == labels[index]
+    assert parse_choice("²", labels) in (None, *labels)  # a superscript digit is never an index error
+    same = [label for label in labels if normalize(label) == normalize(labels[index])]
+    if not labels[index].strip().isdigit() and len(same) == 1:
+        assert (
+            parse_choice(labels[index].upper(), labels) in (labels[index], None)
+            or labels[index].upper() != labels[index]
+        )
+        assert parse_choice(labels[index], labels) == labels[index]
+    chosen = sorted(set(data.draw(st.lists(st.integers(min_value=1, max_value=len(labels)), min_size=1))))
+    picked = parse_choices(",".join(str(n) for n in chosen), labels, "sw")
+    assert picked is not None
+    assert set(picked) == {labels[n - 1] for n in chosen}

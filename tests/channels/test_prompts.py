@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import smeflow.channels as channels
 import smeflow.channels.forms as forms
-from smeflow.channels import USSD_LIMIT, prompt, ussd_pages
+from smeflow.channels import USSD_LIMIT, parse_choice, prompt, ussd_pages
 from smeflow.engine.definitions import FormField
 from smeflow.i18n import LANGUAGES, messages
 
@@ -115,6 +115,7 @@ def test_whatsapp_uses_a_list_for_up_to_ten_options_and_text_beyond() -> None:
     assert all(len(row["title"]) <= 24 for row in rows)
     assert rows[1]["description"] == long_label
     assert "2. " + long_label in shown.text  # the text still numbers every option
+    assert [parse_choice(row["title"], field.options or []) for row in rows] == field.options  # typed back
     many = _field("single_choice", options=[f"Option {n}" for n in range(11)])
     assert prompt(many, channel="whatsapp", language="en", country="KE").interactive is None
     multiple = _field("multiple_choice", options=["A", "B"])

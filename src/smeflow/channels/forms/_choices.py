@@ -31,7 +31,7 @@ _NUMBERS = re.compile(r"\d+(?:\s+\d+)*")
 def parse_choice(text: str, options: Sequence[str]) -> str | None:
     """The one option ``text`` names (by number, label or unique label prefix), else ``None``."""
     stripped = text.strip().rstrip(".)")
-    if stripped.isdigit():
+    if stripped.isdecimal():
         index = int(stripped)
         return options[index - 1] if 1 <= index <= len(options) else None
     wanted = normalize(stripped.rstrip(".…"))
@@ -59,7 +59,7 @@ def parse_choices(text: str, options: Sequence[str], language: str) -> list[str]
     if whole is not None:
         return [whole]
     stripped = text.strip()
-    if stripped.isdigit() and len(stripped) > 1 and len(options) <= 9:
+    if stripped.isdecimal() and len(stripped) > 1 and len(options) <= 9:
         return parse_choices(" ".join(stripped), options, language)
     parts: list[str] = []
     for chunk in _and_pattern(language).split(text.strip()):

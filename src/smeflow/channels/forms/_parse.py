@@ -68,7 +68,7 @@ def _phone(ctx: Reading, text: str) -> Parsed:
     ).phones  # fmt: skip
     if len(found) != 1:
         digits = re.sub(r"[\s().-]", "", text)
-        if not (digits.isdigit() and len(digits) > 9):
+        if not (digits.isascii() and digits.isdigit() and len(digits) > 9):
             return ctx.reject("form.invalid_phone", example=example)
         try:  # 254712345678: the country code without its "+"
             number = phonenumbers.parse("+" + digits, None)
@@ -117,11 +117,11 @@ def _consent(ctx: Reading, text: str) -> Parsed:
 def _rating(ctx: Reading, text: str) -> Parsed:
     low = int(ctx.field.min) if ctx.field.min is not None else RATING_DEFAULT[0]
     high = int(ctx.field.max) if ctx.field.max is not None else RATING_DEFAULT[1]
-    refused = ctx.reject(
-        "form.invalid_rating",
-        min=number_text(low, ctx.language, ctx.country),
-        max=number_text(high, ctx.language, ctx.country),
-    )
+    limits = {
+        "min": number_text(low, ctx.language, ctx.country),
+        "max": number_text(high, ctx.language, ctx.country),
+    }
+    refused = ctx.reject("form.invalid_rating", **limits)
     stripped = text.strip()
     value: int | None = None
     if stripped and _STARS.fullmatch(stripped):
@@ -132,7 +132,7 @@ def _rating(ctx: Reading, text: str) -> Parsed:
             return refused  # "8/10" on a 1-5 scale: not guessed
     if value is None or not low <= value <= high:
         return refused
-    return engine_value(ctx, value, "form.invalid_rating", min=str(low), max=str(high))
+    return engine_value(ctx, value, "form.invalid_rating", **limits)
 
 
 def _file(ctx: Reading, text: str) -> Parsed:
