@@ -185,6 +185,8 @@ def test_a_done_form_takes_no_more_answers_and_a_stored_state_must_be_known() ->
         done.answer("again", now=NOW)
     with pytest.raises(ValueError, match="version"):
         FormSession.from_json({**done.to_json(), "version": 99})
+    with pytest.raises(ValueError, match="channel"):
+        FormSession.from_json({**done.to_json(), "channel": "fax"})
     with pytest.raises(ValueError, match="at least one"):
         FormSession.start([], channel="sms", language="en", country="KE", timezone="Africa/Nairobi")
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import JsonValue
 
@@ -180,6 +180,8 @@ class FormSession:
         """A session stored with :meth:`to_json`."""
         if data.get("version") != _STATE_VERSION:
             raise ValueError(f"unknown form session version {data.get('version')!r}")
+        if data.get("channel") not in get_args(PromptChannel):
+            raise ValueError(f"unknown channel {data.get('channel')!r}")
         fields = tuple(FormField.model_validate(item) for item in data["fields"])
         return cls(
             fields,
