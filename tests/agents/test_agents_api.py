@@ -149,7 +149,9 @@ async def test_a_supervisor_routes_by_intent_and_escalates_what_it_cannot_place(
     supervisor = (await client.post(f"{API}/agents", headers=admin, json=boss)).json()
 
     async def ask(text: str) -> dict[str, object]:
-        answered = await client.post(f"{API}/agents/{supervisor['id']}/try", headers=admin, json={"text": text})
+        answered = await client.post(
+            f"{API}/agents/{supervisor['id']}/try", headers=admin, json={"text": text}
+        )
         assert answered.status_code == 200, answered.text
         output: dict[str, object] = answered.json()["output"]
         return output
