@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -41,7 +42,10 @@ def _safe_cell(value: str) -> str:
 
 
 def to_csv(
-    bookings: Sequence[Booking], zone: ZoneInfo, services: Mapping[object, str], staff: Mapping[object, str]
+    bookings: Sequence[Booking],
+    zone: ZoneInfo,
+    services: Mapping[uuid.UUID, str],
+    staff: Mapping[uuid.UUID, str],
 ) -> str:
     """A CSV document (header row first) of the bookings, times in UTC and local."""
     out = io.StringIO()
@@ -101,8 +105,8 @@ def _fold(line: str) -> list[str]:
 
 def to_ics(
     bookings: Sequence[Booking],
-    services: Mapping[object, str],
-    staff: Mapping[object, str],
+    services: Mapping[uuid.UUID, str],
+    staff: Mapping[uuid.UUID, str],
     *,
     host: str,
     now: datetime,
