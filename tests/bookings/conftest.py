@@ -1,5 +1,6 @@
 """Booking fixtures: tenants in Lagos and Nairobi, and a small catalogue for each (a service with
-or without a deposit and one or two staff members with weekly hours)."""
+or without a deposit and one or two staff members with weekly hours); the API tests use the API
+tests' world (two tenants with a member of each role)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from datetime import UTC, datetime, time
 
 import pytest
 
+from api.conftest import app, client, settings, world
 from smeflow.audit import Actor
 from smeflow.bookings import create_service, create_staff
 from smeflow.bookings.schemas import HoursIn, ServiceIn, StaffIn
 from smeflow.db import Database, DbScope
 from smeflow.tenancy.models import Tenant
+
+__all__ = ["app", "client", "settings", "world"]
 
 ACTOR = Actor.system("tests")
 #: "now" in these tests: long before the dates they book, so nothing is in the past
