@@ -5,6 +5,7 @@ service's notice rules; reminders and rebooking invitations for the workers; CSV
 exports. See ``models.py`` for the tables' contracts and ``service.py`` for the operations'."""
 
 from smeflow.bookings._availability import Slot
+from smeflow.bookings._calendar import DaySheet, StaffSheet, calendar, local_bounds
 from smeflow.bookings._catalogue import (
     add_time_off,
     create_service,
@@ -16,6 +17,7 @@ from smeflow.bookings._catalogue import (
     list_services,
     list_staff,
     list_time_off,
+    names_of,
     remove_time_off,
     staff_hours,
     staff_out,
@@ -23,13 +25,13 @@ from smeflow.bookings._catalogue import (
     update_staff,
 )
 from smeflow.bookings._exports import to_csv, to_ics
+from smeflow.bookings._holds import EXPIRER, ExpiredHold, expire_holds
 from smeflow.bookings._reminders import DueReminder, due_reminders, reminders_of
 from smeflow.bookings._schedule import DEFAULT_STEP, MAX_DAYS, available_slots, zone_of
 from smeflow.bookings._states import TRANSITIONS, TransitionRefused, check_transition
 from smeflow.bookings.service import (
     DEFAULT_HOLD,
     Cancellation,
-    ExpiredHold,
     HoldExpired,
     NoticeTooShort,
     SlotTaken,
@@ -38,7 +40,6 @@ from smeflow.bookings.service import (
     complete,
     confirm,
     create_booking,
-    expire_holds,
     get_booking,
     list_bookings,
     mark_no_show,
@@ -48,6 +49,12 @@ from smeflow.bookings.service import (
 
 __all__ = [
     "DEFAULT_HOLD",
+    "EXPIRER",
+    "DaySheet",
+    "StaffSheet",
+    "calendar",
+    "local_bounds",
+    "names_of",
     "DEFAULT_STEP",
     "MAX_DAYS",
     "TRANSITIONS",

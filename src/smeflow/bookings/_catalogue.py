@@ -375,6 +375,19 @@ def staff_out(row: BookingStaff, hours: Sequence[BookingHours]) -> StaffOut:
     )
 
 
+async def names_of(
+    session: AsyncSession, tenant_id: uuid.UUID
+) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, str]]:
+    """The names of the tenant's services and of its staff, by id (for exports)."""
+    services = await session.execute(
+        select(BookingService.id, BookingService.name).where(BookingService.tenant_id == tenant_id)
+    )
+    staff = await session.execute(
+        select(BookingStaff.id, BookingStaff.name).where(BookingStaff.tenant_id == tenant_id)
+    )
+    return {r[0]: r[1] for r in services}, {r[0]: r[1] for r in staff}
+
+
 # --- time off ---------------------------------------------------------------------------
 
 
@@ -447,6 +460,7 @@ __all__ = [
     "list_services",
     "list_staff",
     "list_time_off",
+    "names_of",
     "remove_time_off",
     "staff_hours",
     "staff_out",

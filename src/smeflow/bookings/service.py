@@ -7,7 +7,8 @@ Key contracts:
   becomes :class:`SlotTaken` ("that time was just taken"), and nothing is half-written.
 * A booking whose service asks a deposit starts ``pending_payment`` with a hold that lapses at
   ``expires_at`` (:data:`DEFAULT_HOLD` unless told); :func:`confirm` when the payment succeeded;
-  :func:`expire_holds` (workers, every tenant) marks lapsed holds ``expired``, which frees the slot.
+  ``expire_holds`` (:mod:`._holds`: workers, every tenant) marks lapsed holds ``expired``, which
+  frees the slot.
 * Status changes follow :data:`~smeflow.bookings._states.TRANSITIONS`; anything else is a
   :class:`~smeflow.bookings._states.TransitionRefused`.
 * Cancelling inside the service's notice keeps a paid deposit when the service says so (else
@@ -20,10 +21,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,7 +38,6 @@ from smeflow.bookings.models import Booking, BookingService
 from smeflow.bookings.schemas import BookingIn
 from smeflow.core import new_id, utcnow
 from smeflow.core.phones import PhoneError, to_e164
-from smeflow.db import Database, DbScope
 from smeflow.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from smeflow.tenancy import get_tenant
 
@@ -78,12 +78,6 @@ class Cancellation:
     amount_minor: int
     currency: str
     inside_notice: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiredHold:
-    tenant_id: uuid.UUID
-    booking_id: uuid.UUID
 
 
 def _problem(
@@ -467,64 +461,11 @@ async def update_notes(
     return booking
 
 
-_EXPIRE = text(
-    """UPDATE bookings SET status = 'expired', updated_at = :now
-    WHERE (tenant_id, id) IN (
-        SELECT tenant_id, id FROM bookings
-        WHERE tenant_id = :tenant AND id = ANY(:ids) AND status = 'pending_payment' AND expires_at <= :now
-        FOR UPDATE SKIP LOCKED
-    )
-    RETURNING id, service_id, staff_id, start_at"""
-)
-EXPIRER = Actor.system("bookings")
-
-
-async def expire_holds(db: Database, now: datetime | None = None, limit: int = 500) -> list[ExpiredHold]:
-    """Mark the holds of every tenant that lapsed by ``now`` ``expired`` (freeing their slots),
-    each tenant in a transaction of its own with its audit records; what was expired. A hold being
-    confirmed meanwhile is skipped (it is locked), not expired. For workers to call periodically."""
-    at = now or utcnow()
-    async with db.transaction(DbScope.platform()) as session:
-        rows = await session.execute(
-            select(Booking.tenant_id, Booking.id)
-            .where(Booking.status == "pending_payment", Booking.expires_at <= at)
-            .order_by(Booking.expires_at)
-            .limit(limit)
-        )
-        by_tenant: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for tenant_id, booking_id in rows:
-            by_tenant.setdefault(tenant_id, []).append(booking_id)
-    expired: list[ExpiredHold] = []
-    for tenant_id, ids in by_tenant.items():
-        async with db.transaction(DbScope.tenant(tenant_id)) as session:
-            done = await session.execute(_EXPIRE, {"tenant": tenant_id, "ids": ids, "now": at})
-            for row in done:
-                data = {
-                    "service_id": str(row.service_id),
-                    "staff_id": str(row.staff_id),
-                    "start_at": row.start_at.isoformat(),
-                    "status": "expired",
-                    "previous": "pending_payment",
-                }
-                await record(session, tenant_id, EXPIRER, "booking.expired", "booking", str(row.id), data)
-                expired.append(ExpiredHold(tenant_id, row.id))
-    return expired
-
-
-def local_day_bounds(day: date, days: int, zone: Any) -> tuple[datetime, datetime]:
-    """The instants at which local ``day`` begins and ``days`` days later begins."""
-    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=days), datetime.min.time(), tzinfo=zone)
-    return start, end
-
-
 __all__ = [
     "DEFAULT_HOLD",
-    "EXPIRER",
     "NO_BOOKING",
     "Cancellation",
     "Deposit",
-    "ExpiredHold",
     "HoldExpired",
     "NoticeTooShort",
     "SlotTaken",
@@ -533,10 +474,8 @@ __all__ = [
     "complete",
     "confirm",
     "create_booking",
-    "expire_holds",
     "get_booking",
     "list_bookings",
-    "local_day_bounds",
     "mark_no_show",
     "reschedule",
     "update_notes",

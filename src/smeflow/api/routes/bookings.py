@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.api._deps import State, require, require_tenant
@@ -31,6 +30,7 @@ from smeflow.bookings import (
     MAX_DAYS,
     add_time_off,
     available_slots,
+    calendar,
     cancel,
     complete,
     confirm,
@@ -46,7 +46,9 @@ from smeflow.bookings import (
     list_services,
     list_staff,
     list_time_off,
+    local_bounds,
     mark_no_show,
+    names_of,
     remove_time_off,
     reschedule,
     staff_hours,
@@ -58,7 +60,7 @@ from smeflow.bookings import (
     update_staff,
     zone_of,
 )
-from smeflow.bookings.models import Booking, BookingService, BookingStaff
+from smeflow.bookings.models import Booking, BookingStaff
 from smeflow.bookings.schemas import (
     AvailabilityOut,
     BookingIn,
@@ -93,7 +95,6 @@ Write = Annotated[Principal, require("bookings:write")]
 Manage = Annotated[Principal, require("bookings:manage")]
 #: the most rows one export holds
 EXPORT_LIMIT = 10_000
-_SHOWN_IN_CALENDAR = ("pending_payment", "confirmed", "completed", "no_show")
 
 
 def _scope(principal: Principal) -> tuple[uuid.UUID, DbScope]:
@@ -317,8 +318,7 @@ async def availability(
         zone = await zone_of(session, tenant_id)
         first = date_ or utcnow().astimezone(zone).date()
         if service_id is not None:
-            with body_fields("query"):
-                await get_service(session, tenant_id, service_id)
+            await get_service(session, tenant_id, service_id)  # another tenant's is 404
             services = [service_id]
         else:
             services = [s.id for s in await list_services(session, tenant_id, limit=200, active=True)]
@@ -354,8 +354,8 @@ def _bounds(zone: ZoneInfo, first: date | None, last: date | None) -> tuple[date
     if first is not None and last is not None and last < first:
         message = "date_to is before date_from"
         raise ValidationFailed(message, fields=[FieldProblem("query.date_to", message)])
-    start = datetime.combine(first, datetime.min.time(), tzinfo=zone) if first else None
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone) if last else None
+    start = local_bounds(zone, first, first)[0] if first else None
+    end = local_bounds(zone, last, last)[1] if last else None
     return start, end
 
 
@@ -413,7 +413,7 @@ async def create_one_booking(body: BookingIn, state: State, principal: Write) ->
 
 
 @router.get("/bookings/calendar", summary="Bookings by local day and staff member (a day or a week)")
-async def calendar(
+async def calendar_view(
     state: State,
     principal: Read,
     view: Literal["day", "week"] = "day",
@@ -426,41 +426,21 @@ async def calendar(
         day = date_ or utcnow().astimezone(zone).date()
         first = day - timedelta(days=day.weekday()) if view == "week" else day
         last = first + timedelta(days=6 if view == "week" else 0)
-        start, end = _bounds(zone, first, last)
-        rows = await list_bookings(
-            session,
-            tenant_id,
-            limit=EXPORT_LIMIT,
-            starts_from=start,
-            starts_before=end,
-            staff_id=staff_id,
-            statuses=_SHOWN_IN_CALENDAR,
+        sheets = await calendar(session, tenant_id, zone, first, last, staff_id=staff_id)
+    days = [
+        CalendarDay(
+            date=sheet.day,
+            staff=[
+                CalendarStaffDay(
+                    staff_id=s.staff.id,
+                    name=s.staff.name,
+                    bookings=[booking_out(b, zone) for b in s.bookings],
+                )
+                for s in sheet.staff
+            ],
         )
-        query = select(BookingStaff).where(BookingStaff.tenant_id == tenant_id)
-        if staff_id is not None:
-            query = query.where(BookingStaff.id == staff_id)
-        staff = list((await session.execute(query.order_by(BookingStaff.name))).scalars())
-    shown = [s for s in staff if s.active or any(r.staff_id == s.id for r in rows)]
-    days = []
-    for offset in range((last - first).days + 1):
-        current = first + timedelta(days=offset)
-        days.append(
-            CalendarDay(
-                date=current,
-                staff=[
-                    CalendarStaffDay(
-                        staff_id=s.id,
-                        name=s.name,
-                        bookings=[
-                            booking_out(r, zone)
-                            for r in rows
-                            if r.staff_id == s.id and r.start_at.astimezone(zone).date() == current
-                        ],
-                    )
-                    for s in shown
-                ],
-            )
-        )
+        for sheet in sheets
+    ]
     return CalendarOut(view=view, timezone=zone.key, first=first, last=last, days=days)
 
 
@@ -485,14 +465,7 @@ async def _export_rows(
             staff_id=staff_id,
             statuses=statuses,
         )
-        named = await session.execute(
-            select(BookingService.id, BookingService.name).where(BookingService.tenant_id == tenant_id)
-        )
-        services = {row[0]: row[1] for row in named}
-        named = await session.execute(
-            select(BookingStaff.id, BookingStaff.name).where(BookingStaff.tenant_id == tenant_id)
-        )
-        staff = {row[0]: row[1] for row in named}
+        services, staff = await names_of(session, tenant_id)
     return rows, zone, services, staff
 
 
