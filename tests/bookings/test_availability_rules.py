@@ -7,7 +7,10 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import smeflow.bookings
+from smeflow.bookings import TRANSITIONS
 from smeflow.bookings._availability import DateRange, StaffWeek, WeeklyInterval, fits, free_time, slots
+from smeflow.bookings.models import BOOKING_STATUSES
 
 STAFF = uuid.UUID(int=1)
 LAGOS = ZoneInfo("Africa/Lagos")
@@ -101,3 +104,20 @@ def test_fits_any_minute_inside_free_time() -> None:
     assert fits(staff, at, HOUR, timedelta(0), LAGOS)
     late = datetime(2031, 3, 3, 16, 30, tzinfo=LAGOS).astimezone(UTC)
     assert not fits(staff, late, HOUR, timedelta(0), LAGOS)
+
+
+def test_public_names_are_all() -> None:
+    public = {name for name in vars(smeflow.bookings) if not name.startswith("_")}
+    public -= {"models", "schemas", "service"}  # submodules
+    assert public == set(smeflow.bookings.__all__)
+
+
+def test_transitions_are_a_closed_table() -> None:
+    assert set(TRANSITIONS) == set(BOOKING_STATUSES)
+    assert all(targets <= set(BOOKING_STATUSES) for targets in TRANSITIONS.values())
+    assert {s for s, targets in TRANSITIONS.items() if not targets} == {
+        "completed",
+        "cancelled",
+        "no_show",
+        "expired",
+    }
