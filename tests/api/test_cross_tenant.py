@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 
 import httpx
@@ -24,6 +25,8 @@ from smeflow.agents.schemas import AgentConfig, AgentCreate
 from smeflow.agents.service import create_agent
 from smeflow.api._state import AppState
 from smeflow.audit import Actor
+from smeflow.bookings import add_time_off, create_booking, create_service, create_staff, zone_of
+from smeflow.bookings.schemas import BookingIn, HoursIn, ServiceIn, StaffIn, TimeOffIn
 from smeflow.core.money import Money
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime import start_run
@@ -131,6 +134,37 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", f"{API}/agents/{{agent_id}}"): Case(),
     ("POST", f"{API}/agents/{{agent_id}}/try"): Case(body={"text": "Habari, nataka kupanga miadi kesho"}),
     ("GET", f"{API}/usage"): Case(),
+    ("GET", f"{API}/booking-services"): Case(),
+    ("POST", f"{API}/booking-services"): Case(
+        body={"name": "Cornrows", "duration_minutes": 90, "price_minor": 300000, "deposit_minor": 50000}
+    ),
+    ("GET", f"{API}/booking-services/{{booking_service_id}}"): Case(),
+    ("PATCH", f"{API}/booking-services/{{booking_service_id}}"): Case(body={"price_minor": 350000}),
+    ("DELETE", f"{API}/booking-services/{{booking_service_id}}"): Case(),
+    ("GET", f"{API}/staff"): Case(),
+    ("POST", f"{API}/staff"): Case(body={"name": "New stylist"}),
+    ("GET", f"{API}/staff/{{staff_id}}"): Case(),
+    ("PATCH", f"{API}/staff/{{staff_id}}"): Case(body={"name": "Renamed stylist"}),
+    ("DELETE", f"{API}/staff/{{staff_id}}"): Case(),
+    ("GET", f"{API}/time-off"): Case(),
+    ("POST", f"{API}/time-off"): Case(body={"starts_on": "2031-12-25", "ends_on": "2031-12-26"}),
+    ("DELETE", f"{API}/time-off/{{time_off_id}}"): Case(),
+    ("GET", f"{API}/availability"): Case(),
+    ("GET", f"{API}/bookings"): Case(),
+    ("POST", f"{API}/bookings"): Case(
+        body={
+            "service_id": str(uuid.UUID(int=1)),
+            "start_at": "2035-03-05T10:00:00+03:00",
+            "customer_name": "Wanjiru",
+            "customer_phone": "+254712345678",
+        }
+    ),
+    ("GET", f"{API}/bookings/calendar"): Case(),
+    ("GET", f"{API}/bookings/export.csv"): Case(),
+    ("GET", f"{API}/bookings/export.ics"): Case(),
+    ("GET", f"{API}/bookings/{{booking_id}}"): Case(),
+    ("PATCH", f"{API}/bookings/{{booking_id}}"): Case(body={"notes": "Bring photos of the style"}),
+    ("POST", f"{API}/bookings/{{booking_id}}/cancel"): Case(body={"reason": "travelling"}),
 }
 
 # The resource a path parameter names, in a tenant.
@@ -150,6 +184,10 @@ ID_PARAMS = (
     "agent_id",
     "provider",
     "token",
+    "booking_service_id",
+    "staff_id",
+    "time_off_id",
+    "booking_id",
 )
 
 # Each tenant's workflow (published twice) and a run of it, made by the ``world`` fixture below.
@@ -160,6 +198,10 @@ FORMS: dict[uuid.UUID, uuid.UUID] = {}
 INTEGRATIONS: dict[uuid.UUID, uuid.UUID] = {}
 PAYMENTS: dict[uuid.UUID, uuid.UUID] = {}
 AGENTS: dict[uuid.UUID, uuid.UUID] = {}
+BOOKING_SERVICES: dict[uuid.UUID, uuid.UUID] = {}
+STAFF: dict[uuid.UUID, uuid.UUID] = {}
+TIME_OFF: dict[uuid.UUID, uuid.UUID] = {}
+BOOKINGS: dict[uuid.UUID, uuid.UUID] = {}
 WORKFLOW_NAME = "Booking funnel"
 
 
@@ -263,6 +305,60 @@ async def offline_agent(db: Database, t: TenantWorld) -> uuid.UUID:
         return agent.id
 
 
+def service_name(slug: str) -> str:
+    return f"Braids at {slug}"
+
+
+def staff_name(slug: str) -> str:
+    return f"Stylist of {slug}"
+
+
+def customer_name(slug: str) -> str:
+    return f"Customer of {slug}"
+
+
+async def booked_visit(db: Database, t: TenantWorld) -> None:
+    """A service, a staff member who offers it every day, a day off and a booking (far ahead)."""
+    async with db.transaction(DbScope.tenant(t.id)) as session:
+        service = await create_service(
+            session,
+            Actor.system(),
+            t.id,
+            ServiceIn(name=service_name(t.slug), duration_minutes=60, price_minor=300000),
+        )
+        hours = [HoursIn(weekday=d, starts=time(8), ends=time(18)) for d in range(7)]
+        staff = await create_staff(
+            session,
+            Actor.system(),
+            t.id,
+            StaffIn(name=staff_name(t.slug), service_ids=[service.id], hours=hours),
+        )
+        off = await add_time_off(
+            session,
+            Actor.system(),
+            t.id,
+            TimeOffIn(staff_id=staff.id, starts_on=date(2035, 1, 1), ends_on=date(2035, 1, 2)),
+        )
+        zone = await zone_of(session, t.id)
+        booking = await create_booking(
+            session,
+            Actor.system(),
+            t.id,
+            BookingIn(
+                service_id=service.id,
+                start_at=datetime(2035, 3, 5, 10, tzinfo=zone),
+                customer_name=customer_name(t.slug),
+                customer_phone="+254712345678",
+            ),
+        )
+        BOOKING_SERVICES[t.id], STAFF[t.id], TIME_OFF[t.id], BOOKINGS[t.id] = (
+            service.id,
+            staff.id,
+            off.id,
+            booking.id,
+        )
+
+
 @pytest.fixture
 async def world(world: World, db: Database, settings: Settings) -> World:
     """The API tests' world, each tenant with a workflow published as versions 1 and 2, a run of
@@ -275,6 +371,7 @@ async def world(world: World, db: Database, settings: Settings) -> World:
         INTEGRATIONS[t.id] = await connected_integration(db, settings, t)
         PAYMENTS[t.id] = await settled_payment(db, t)
         AGENTS[t.id] = await offline_agent(db, t)
+        await booked_visit(db, t)
     return world
 
 
@@ -293,6 +390,10 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "integration_id": str(INTEGRATIONS[t.id]),
         "payment_id": str(PAYMENTS[t.id]),
         "agent_id": str(AGENTS[t.id]),
+        "booking_service_id": str(BOOKING_SERVICES[t.id]),
+        "staff_id": str(STAFF[t.id]),
+        "time_off_id": str(TIME_OFF[t.id]),
+        "booking_id": str(BOOKINGS[t.id]),
     }
 
 
@@ -459,6 +560,14 @@ async def test_another_tenants_resources_are_404_never_403(
         ("admin", "PATCH", f"{API}/agents/{{agent_id}}"),
         ("owner", "DELETE", f"{API}/agents/{{agent_id}}"),
         ("api key", "POST", f"{API}/agents/{{agent_id}}/try"),
+        ("viewer", "GET", f"{API}/booking-services/{{booking_service_id}}"),
+        ("admin", "PATCH", f"{API}/booking-services/{{booking_service_id}}"),
+        ("viewer", "GET", f"{API}/staff/{{staff_id}}"),
+        ("owner", "DELETE", f"{API}/staff/{{staff_id}}"),
+        ("api key", "DELETE", f"{API}/time-off/{{time_off_id}}"),
+        ("viewer", "GET", f"{API}/bookings/{{booking_id}}"),
+        ("staff", "PATCH", f"{API}/bookings/{{booking_id}}"),
+        ("staff", "POST", f"{API}/bookings/{{booking_id}}/cancel"),
     ]:
         assert example in hidden
 
@@ -534,6 +643,13 @@ async def test_lists_never_show_another_tenants_rows(
         f"RCPT-{a.slug}",
         str(AGENTS[a.id]),
         agent_name(a.slug),
+        str(BOOKING_SERVICES[a.id]),
+        service_name(a.slug),
+        str(STAFF[a.id]),
+        staff_name(a.slug),
+        str(TIME_OFF[a.id]),
+        str(BOOKINGS[a.id]),
+        customer_name(a.slug),
     }
     listed = 0
     for method, path, _ in api_routes(app):
@@ -665,6 +781,13 @@ async def test_too_small_a_role_is_403(
     assert ("users:read key", "GET", f"{API}/integrations") in refused
     assert ("operator", "GET", f"{API}/integrations") in refused
     assert ("operator", "GET", f"{API}/connectors") in refused
+    assert ("viewer", "GET", f"{API}/availability") in served
+    assert ("viewer", "GET", f"{API}/bookings/export.ics") in served
+    assert ("viewer", "POST", f"{API}/bookings") in refused
+    assert ("staff", "POST", f"{API}/booking-services") in refused
+    assert ("staff", "PATCH", f"{API}/staff/{{staff_id}}") in refused
+    assert ("staff", "POST", f"{API}/time-off") in refused
+    assert ("operator", "GET", f"{API}/bookings") in refused
 
     # the refused writes changed nothing
     members = await client.get(f"{API}/users", headers=a.user("admin"))
