@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.agents import AgentUnavailable, Credentials
 from smeflow.audit import Actor
+from smeflow.bookings import expire_holds
 from smeflow.connectors import ConnectorRegistry, HttpFactory, default_registry
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime._actions import ActionRegistry
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from smeflow.engine.runtime._queue import RunQueue
 
 PAYMENTS_ACTOR = Actor.system("payments")
+HOLD_SWEEP_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -91,12 +93,20 @@ class IntegrationKit:
         register_integration_actions(actions, self.registry, self.opener, self.http, self.payments)
 
     def periodic(self, settings: Settings) -> dict[str, tuple[float, Callable[[], Awaitable[object]]]]:
-        """The workers' periodic jobs: reconciling payments whose provider went quiet."""
+        """The workers' periodic jobs: reconciling payments whose provider went quiet, and expiring
+        the booking holds whose deposit never came."""
 
         async def reconcile() -> int:
             return await self.payments.reconcile(quiet_seconds=settings.payments_quiet_seconds)
 
-        return {"payments-reconcile": (settings.payments_reconcile_every_seconds, reconcile)}
+        async def expire() -> int:
+            return len(await expire_holds(self.opener.db))
+
+        return {
+            "payments-reconcile": (settings.payments_reconcile_every_seconds, reconcile),
+            # an unpaid booking hold frees its slot within a few seconds of expiring
+            "bookings-expire-holds": (HOLD_SWEEP_SECONDS, expire),
+        }
 
     def handlers(self) -> dict[str, Any]:
         """The inbox handlers of this process, by event kind or prefix."""
