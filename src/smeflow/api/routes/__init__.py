@@ -6,7 +6,9 @@ from smeflow.api.routes import (
     approvals,
     audit,
     auth,
+    chat,
     connectors,
+    conversations,
     events,
     forms,
     health,
@@ -41,6 +43,8 @@ ROUTERS = [
     integrations.router,
     agents.router,
     agents.usage_router,
+    conversations.router,
+    chat.router,
 ]
 
 __all__ = ["ROUTERS"]
