@@ -24,6 +24,7 @@ from smeflow.agents.schemas import AgentConfig, AgentCreate
 from smeflow.agents.service import create_agent
 from smeflow.api._state import AppState
 from smeflow.audit import Actor
+from smeflow.channels._conversations import add_message, conversation_for
 from smeflow.core.money import Money
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime import start_run
@@ -131,6 +132,13 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", f"{API}/agents/{{agent_id}}"): Case(),
     ("POST", f"{API}/agents/{{agent_id}}/try"): Case(body={"text": "Habari, nataka kupanga miadi kesho"}),
     ("GET", f"{API}/usage"): Case(),
+    ("GET", f"{API}/conversations"): Case(),
+    ("GET", f"{API}/conversations/{{conversation_id}}"): Case(),
+    ("POST", f"{API}/conversations/{{conversation_id}}/takeover"): Case(),
+    ("POST", f"{API}/conversations/{{conversation_id}}/handback"): Case(),
+    ("POST", f"{API}/conversations/{{conversation_id}}/messages"): Case(body={"text": "Karibu tena"}),
+    ("GET", f"{API}/conversation-workflows"): Case(),
+    ("PUT", f"{API}/conversation-workflows"): Case(body={"channel": "web", "workflow_id": str(uuid.uuid4())}),
 }
 
 # The resource a path parameter names, in a tenant.
@@ -148,6 +156,7 @@ ID_PARAMS = (
     "integration_id",
     "payment_id",
     "agent_id",
+    "conversation_id",
     "provider",
     "token",
 )
@@ -160,6 +169,7 @@ FORMS: dict[uuid.UUID, uuid.UUID] = {}
 INTEGRATIONS: dict[uuid.UUID, uuid.UUID] = {}
 PAYMENTS: dict[uuid.UUID, uuid.UUID] = {}
 AGENTS: dict[uuid.UUID, uuid.UUID] = {}
+CONVERSATIONS: dict[uuid.UUID, uuid.UUID] = {}
 WORKFLOW_NAME = "Booking funnel"
 
 
@@ -263,6 +273,16 @@ async def offline_agent(db: Database, t: TenantWorld) -> uuid.UUID:
         return agent.id
 
 
+async def web_conversation(db: Database, t: TenantWorld) -> uuid.UUID:
+    """A web chat conversation of the tenant with one message from its visitor."""
+    async with db.transaction(DbScope.tenant(t.id)) as session:
+        conversation = await conversation_for(session, t.id, "web", None, f"v_{t.slug}")
+        await add_message(
+            session, conversation, "in", f"Hello {t.slug}", provider_message_id="visitor:1", status="received"
+        )
+        return conversation.id
+
+
 @pytest.fixture
 async def world(world: World, db: Database, settings: Settings) -> World:
     """The API tests' world, each tenant with a workflow published as versions 1 and 2, a run of
@@ -275,6 +295,7 @@ async def world(world: World, db: Database, settings: Settings) -> World:
         INTEGRATIONS[t.id] = await connected_integration(db, settings, t)
         PAYMENTS[t.id] = await settled_payment(db, t)
         AGENTS[t.id] = await offline_agent(db, t)
+        CONVERSATIONS[t.id] = await web_conversation(db, t)
     return world
 
 
@@ -293,6 +314,7 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "integration_id": str(INTEGRATIONS[t.id]),
         "payment_id": str(PAYMENTS[t.id]),
         "agent_id": str(AGENTS[t.id]),
+        "conversation_id": str(CONVERSATIONS[t.id]),
     }
 
 
@@ -459,6 +481,11 @@ async def test_another_tenants_resources_are_404_never_403(
         ("admin", "PATCH", f"{API}/agents/{{agent_id}}"),
         ("owner", "DELETE", f"{API}/agents/{{agent_id}}"),
         ("api key", "POST", f"{API}/agents/{{agent_id}}/try"),
+        ("viewer", "GET", f"{API}/conversations/{{conversation_id}}"),
+        ("staff", "POST", f"{API}/conversations/{{conversation_id}}/takeover"),
+        ("staff", "POST", f"{API}/conversations/{{conversation_id}}/handback"),
+        ("staff", "POST", f"{API}/conversations/{{conversation_id}}/messages"),
+        ("api key", "POST", f"{API}/conversations/{{conversation_id}}/messages"),
     ]:
         assert example in hidden
 
@@ -482,6 +509,9 @@ async def test_another_tenants_resources_are_404_never_403(
     assert (approval.json()["status"], approval.json()["decided_by"]) == ("pending", None)
     form = await client.get(f"{API}/forms/{FORMS[world.a.id]}", headers=admin)
     assert (form.json()["status"], form.json()["answers"]) == ("pending", None)
+    conversation = await client.get(f"{API}/conversations/{CONVERSATIONS[world.a.id]}", headers=admin)
+    assert conversation.status_code == 200, conversation.text
+    assert (conversation.json()["mode"], len(conversation.json()["messages"])) == ("bot", 1)
     integration = await client.get(f"{API}/integrations/{INTEGRATIONS[world.a.id]}", headers=admin)
     assert integration.status_code == 200, integration.text
     shown = integration.json()
@@ -665,6 +695,11 @@ async def test_too_small_a_role_is_403(
     assert ("users:read key", "GET", f"{API}/integrations") in refused
     assert ("operator", "GET", f"{API}/integrations") in refused
     assert ("operator", "GET", f"{API}/connectors") in refused
+    assert ("viewer", "GET", f"{API}/conversations/{{conversation_id}}") in served
+    assert ("viewer", "POST", f"{API}/conversations/{{conversation_id}}/takeover") in refused
+    assert ("viewer", "POST", f"{API}/conversations/{{conversation_id}}/messages") in refused
+    assert ("viewer", "PUT", f"{API}/conversation-workflows") in refused
+    assert ("operator", "GET", f"{API}/conversations") in refused
 
     # the refused writes changed nothing
     members = await client.get(f"{API}/users", headers=a.user("admin"))

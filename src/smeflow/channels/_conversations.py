@@ -249,7 +249,7 @@ async def set_conversation_workflow(
     newest published version. Audited ``conversation.workflow_set``. :class:`NotFound` for
     another tenant's or an unknown workflow; :class:`ValidationFailed` (``body.workflow_id``) for
     one never published."""
-    check_channel(channel, "path.channel")
+    check_channel(channel, "body.channel")
     workflow = await get_workflow(session, tenant_id, workflow_id)
     if workflow.latest_version is None or workflow.status != "active":
         raise ValidationFailed(

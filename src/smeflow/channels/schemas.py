@@ -79,6 +79,7 @@ class ConversationWorkflowIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    channel: ChannelName = Field(description="the channel whose conversations it answers")
     workflow_id: uuid.UUID = Field(description="an active, published workflow of the tenant")
 
 

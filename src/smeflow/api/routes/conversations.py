@@ -19,7 +19,6 @@ from fastapi import APIRouter, Request
 from smeflow.api._deps import State, require, require_tenant
 from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
 from smeflow.channels._conversations import (
-    check_channel,
     get_conversation,
     hand_back,
     list_conversation_workflows,
@@ -171,18 +170,15 @@ async def list_settings(
         return [ConversationWorkflowOut.model_validate(r) for r in rows]
 
 
-@router.put(
-    "/conversation-workflows/{channel}",
-    summary="Choose the workflow that answers a channel's conversations",
-)
+@router.put("/conversation-workflows", summary="Choose the workflow that answers a channel's conversations")
 async def put_setting(
-    channel: str,
     body: ConversationWorkflowIn,
     state: State,
     principal: Annotated[Principal, require("conversations:write")],
 ) -> ConversationWorkflowOut:
     tenant_id = require_tenant(principal)
-    check_channel(channel, "path.channel")
     async with state.db.transaction(DbScope.tenant(tenant_id, principal.user_id)) as session:
-        row = await set_conversation_workflow(session, principal.actor, tenant_id, channel, body.workflow_id)
+        row = await set_conversation_workflow(
+            session, principal.actor, tenant_id, body.channel, body.workflow_id
+        )
         return ConversationWorkflowOut.model_validate(row)
