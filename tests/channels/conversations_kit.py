@@ -244,6 +244,7 @@ __all__ = [
     "API",
     "AT_KEY",
     "CUSTOMER",
+    "DEADLINE",
     "Live",
     "World",
     "africastalking",
