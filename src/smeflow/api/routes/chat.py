@@ -105,6 +105,7 @@ class _Visit:
         self.visitor = visitor
         self.conversation_id: uuid.UUID | None = None
         self.queue: asyncio.Queue[uuid.UUID] | None = None
+        self.followed = asyncio.Event()
         self.sent: set[uuid.UUID] = set()
 
     def _scope(self) -> DbScope:
@@ -128,6 +129,7 @@ class _Visit:
         if self.conversation_id is None:
             self.conversation_id = conversation_id
             self.queue = self.hub.subscribe(self.tenant_id, conversation_id)
+            self.followed.set()
 
     def close(self) -> None:
         if self.conversation_id is not None and self.queue is not None:
@@ -147,10 +149,9 @@ class _Visit:
 
     async def push(self) -> None:
         """Send the conversation's announced messages as they come."""
+        await self.followed.wait()  # no conversation yet: it opens with the visitor's first message
+        assert self.queue is not None
         while True:
-            if self.queue is None:
-                await asyncio.sleep(0.05)  # no conversation yet: it opens with the first message
-                continue
             message_id = await self.queue.get()
             if message_id in self.sent:
                 continue
