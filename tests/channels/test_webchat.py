@@ -19,6 +19,7 @@ from conversations_kit import (
     answering,
     app,
     client,
+    eventually,
     live,
     reply_flow,
     settings,
@@ -87,9 +88,12 @@ async def test_a_visitor_talks_to_the_workflow_and_gets_its_reply_live(
     assert (reply["direction"], reply["text"]) == ("out", "You said: Do you open on Sunday?")
     assert (shown["channel"], shown["address"], shown["integration_id"]) == ("web", hello["visitor_id"], None)
     assert [m["id"] for m in shown["messages"]] == [ack["message_id"], reply["id"]]
-    assert owner_conn.execute("SELECT input->>'channel', status FROM runs").fetchall() == [
-        ("web", "succeeded")
-    ]
+
+    def finished() -> bool:
+        rows = owner_conn.execute("SELECT input->>'channel', status FROM runs").fetchall()
+        return rows == [("web", "succeeded")]
+
+    await eventually(finished, "the web run to finish")
 
 
 async def test_a_visitor_who_reconnects_gets_the_reply_it_missed_and_keeps_its_conversation(

@@ -47,6 +47,11 @@ async def customer_writes(
     return str(sent.json()["id"])
 
 
+def runs_are(owner_conn: psycopg.Connection, *statuses: str) -> bool:
+    """Whether the runs, in order, are in these statuses."""
+    return owner_conn.execute("SELECT status FROM runs ORDER BY id").fetchall() == [(s,) for s in statuses]
+
+
 async def test_a_whatsapp_message_gets_the_workflows_reply(
     live: Live, world: World, whatsapp: tuple[WhatsAppSandbox, str], owner_conn: psycopg.Connection
 ) -> None:
@@ -79,8 +84,8 @@ async def test_a_whatsapp_message_gets_the_workflows_reply(
     assert (outgoing["direction"], outgoing["text"]) == ("out", "You said: Habari, I want braids")
     assert outgoing["provider_message_id"] == sandbox.messages[0]["id"]
     assert outgoing["sent_by"] == f"run:{shown['run_id']}"
-    run = owner_conn.execute("SELECT status, order_key FROM runs").fetchall()
-    assert run == [("succeeded", f"conversation:{shown['id']}")]
+    await eventually(lambda: runs_are(owner_conn, "succeeded"), "the run to finish")
+    assert owner_conn.execute("SELECT order_key FROM runs").fetchall() == [(f"conversation:{shown['id']}",)]
 
 
 async def test_a_repeated_notification_is_one_message_and_one_run(
@@ -196,7 +201,7 @@ async def test_an_sms_conversation_over_africas_talking(
         ("out", "Asante! BOOK 2pm"),
     ]
     assert shown["messages"][1]["provider_message_id"] == provider_id
-    assert owner_conn.execute("SELECT status FROM runs").fetchall() == [("succeeded",)]
+    await eventually(lambda: runs_are(owner_conn, "succeeded"), "the run to finish")
 
 
 async def test_a_message_on_a_channel_nobody_answers_is_kept_and_starts_nothing(
@@ -236,3 +241,70 @@ async def test_another_tenant_sees_none_of_the_conversation(
         )
         assert replied.status_code == 404
     assert texts_sent(sandbox) == []
+
+
+def reminder_flow() -> dict[str, Any]:
+    """Text a reminder to a phone number (the workflow writes first)."""
+    return {
+        "schema_version": 1,
+        "name": "Reminder",
+        "triggers": [{"kind": "manual"}],
+        "input_schema": {
+            "type": "object",
+            "properties": {"phone": {"type": "string"}},
+            "required": ["phone"],
+        },
+        "nodes": [
+            {"id": "start", "kind": "trigger"},
+            {
+                "id": "remind",
+                "kind": "send_message",
+                "config": {"channel": "sms", "to": "input.phone", "text": "Your braids are at 2pm tomorrow"},
+            },
+            {"id": "done", "kind": "end"},
+        ],
+        "edges": [{"from": "start", "to": "remind"}, {"from": "remind", "to": "done"}],
+    }
+
+
+async def test_a_workflow_that_writes_first_opens_the_sms_conversation(
+    live: Live,
+    world: World,
+    africastalking: tuple[AfricasTalkingSandbox, str],
+    owner_conn: psycopg.Connection,
+) -> None:
+    sandbox, sandbox_url = africastalking
+    headers = world.a.key()
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        integration = await connect_africastalking(http, headers, sandbox, sandbox_url)
+        made = await http.post(
+            f"{API}/workflows", headers=headers, json={"name": "Reminder", "definition": reminder_flow()}
+        )
+        workflow_id = made.json()["id"]
+        assert (await http.post(f"{API}/workflows/{workflow_id}/publish", headers=headers)).status_code == 201
+        started = await http.post(
+            f"{API}/workflows/{workflow_id}/runs", headers=headers, json={"input": {"phone": CUSTOMER}}
+        )
+        assert started.status_code == 202, started.text
+        await eventually(lambda: sandbox.messages, "the reminder")
+        shown = await the_conversation(http, headers, messages=1)
+        not_a_phone = await http.post(
+            f"{API}/workflows/{workflow_id}/runs", headers=headers, json={"input": {"phone": "tomorrow"}}
+        )
+        run_id = not_a_phone.json()["id"]
+
+        async def failed() -> Any:
+            run = (await http.get(f"{API}/runs/{run_id}", headers=headers)).json()
+            return run if run["status"] == "failed" else None
+
+        run = await eventually(failed, "the run to a bad number to fail")
+    assert [m["message"] for m in sandbox.messages.values()] == ["Your braids are at 2pm tomorrow"]
+    assert (shown["address"], shown["integration_id"], shown["last_inbound_at"]) == (
+        CUSTOMER,
+        integration["id"],
+        None,
+    )
+    assert [(m["direction"], m["sent_by"]) for m in shown["messages"]] == [
+        ("out", f"run:{started.json()['id']}")
+    ]
+    assert "E.164" in run["error"]

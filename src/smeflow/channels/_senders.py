@@ -17,7 +17,11 @@ Key contracts:
   with that message, a staff reply is refused with it). Templates go to WhatsApp only.
 * A ``send_message`` step finds its conversation from its ``to``: a conversation id, or the
   customer's address (the conversation of the run's ``input.conversation_id`` when it has that
-  address, else the newest conversation of that address on the step's channel).
+  address, else the newest conversation of that address on the step's channel). A WhatsApp or
+  SMS message to a number with no conversation yet (a reminder: the workflow writes first)
+  opens one through the tenant's only active integration of the channel (WhatsApp then allows
+  templates only, the customer not having written); with none, or several, the step fails
+  saying so.
 """
 
 from __future__ import annotations
@@ -31,16 +35,18 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.audit import Actor, record
-from smeflow.channels._conversations import add_message, get_conversation
+from smeflow.channels._conversations import add_message, conversation_for, get_conversation
 from smeflow.channels.models import Conversation, ConversationMessage
 from smeflow.connectors import ActionContext, ConnectorError, ConnectorRegistry, HttpFactory
 from smeflow.connectors.whatsapp import window_open
 from smeflow.core import utcnow
+from smeflow.core.phones import PhoneError, to_e164
 from smeflow.db import Database, DbScope
 from smeflow.engine.run_models import Run
 from smeflow.engine.runtime import OutboundMessage, SendCall, SentMessage, StepFailed, TransientStepError
 from smeflow.errors import Conflict, SMEFlowError, Unavailable
 from smeflow.integrations import Vault, open_integration
+from smeflow.integrations.models import Integration as IntegrationRow
 
 logger = logging.getLogger(__name__)
 
@@ -261,38 +267,76 @@ class ConversationSender:
             base = select(Conversation.id).where(
                 Conversation.tenant_id == call.tenant_id, Conversation.channel == self._channel
             )
-            try:
-                as_id = uuid.UUID(message.to)
-            except ValueError:
-                as_id = None
+            as_id = _uuid(message.to)
             if as_id is not None:
                 found = (await session.execute(base.where(Conversation.id == as_id))).scalar_one_or_none()
                 if found is not None:
                     return found
+            address = message.to
+            if self._channel != "web":
+                try:
+                    address = to_e164(message.to)
+                except PhoneError:
+                    raise StepFailed(
+                        f"{message.to!r} is neither a conversation id nor a phone number in E.164 (+254…)"
+                    ) from None
+            addressed = base.where(Conversation.address == address)
             run_input = (
                 await session.execute(
                     select(Run.input).where(Run.tenant_id == call.tenant_id, Run.id == call.run_id)
                 )
             ).scalar_one_or_none()
-            of_run = (run_input or {}).get("conversation_id")
-            addressed = base.where(Conversation.address == message.to)
-            if isinstance(of_run, str):
-                try:
-                    run_conversation = uuid.UUID(of_run)
-                except ValueError:
-                    run_conversation = None
-                if run_conversation is not None:
-                    found = (
-                        await session.execute(addressed.where(Conversation.id == run_conversation))
-                    ).scalar_one_or_none()
-                    if found is not None:
-                        return found
+            of_run = _uuid((run_input or {}).get("conversation_id"))
+            if of_run is not None:
+                found = (
+                    await session.execute(addressed.where(Conversation.id == of_run))
+                ).scalar_one_or_none()
+                if found is not None:
+                    return found
             newest = (
                 await session.execute(addressed.order_by(Conversation.updated_at.desc()).limit(1))
             ).scalar_one_or_none()
+            if newest is None and self._channel != "web":
+                return await self._open(session, call.tenant_id, address)
         if newest is None:
-            raise StepFailed(f"there is no {self._channel} conversation with {message.to!r} to send to")
+            raise StepFailed(f"there is no web chat conversation with {message.to!r} to send to")
         return newest
+
+    async def _open(self, session: AsyncSession, tenant_id: uuid.UUID, address: str) -> uuid.UUID:
+        """A new conversation with ``address`` (the workflow writes first: a reminder) through
+        the tenant's only active integration of the channel's connector."""
+        connector = _CONNECTOR[self._channel]
+        integrations = (
+            await session.execute(
+                select(IntegrationRow.id).where(
+                    IntegrationRow.tenant_id == tenant_id,
+                    IntegrationRow.connector == connector,
+                    IntegrationRow.status == "active",
+                )
+            )
+        ).all()
+        if len(integrations) != 1:
+            raise StepFailed(
+                f"there is no {self._channel} conversation with {address} yet, and the tenant has "
+                + (
+                    f"no active {connector} integration"
+                    if not integrations
+                    else f"{len(integrations)} "
+                    f"active {connector} integrations (the customer must write first)"
+                )
+                + " to start one with"
+            )
+        conversation = await conversation_for(session, tenant_id, self._channel, integrations[0][0], address)
+        return conversation.id
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def conversation_senders(delivery: Delivery) -> list[ConversationSender]:
