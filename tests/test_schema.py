@@ -9,6 +9,7 @@ from sqlalchemy import URL, create_engine
 import smeflow.agents.models
 import smeflow.audit.models
 import smeflow.bookings.models
+import smeflow.channels.models
 import smeflow.engine.approval_models
 import smeflow.engine.event_models
 import smeflow.engine.form_models

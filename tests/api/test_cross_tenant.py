@@ -27,6 +27,7 @@ from smeflow.api._state import AppState
 from smeflow.audit import Actor
 from smeflow.bookings import add_time_off, create_booking, create_service, create_staff, zone_of
 from smeflow.bookings.schemas import BookingIn, HoursIn, ServiceIn, StaffIn, TimeOffIn
+from smeflow.channels._conversations import add_message, conversation_for
 from smeflow.core.money import Money
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime import start_run
@@ -165,6 +166,13 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", f"{API}/bookings/{{booking_id}}"): Case(),
     ("PATCH", f"{API}/bookings/{{booking_id}}"): Case(body={"notes": "Bring photos of the style"}),
     ("POST", f"{API}/bookings/{{booking_id}}/cancel"): Case(body={"reason": "travelling"}),
+    ("GET", f"{API}/conversations"): Case(),
+    ("GET", f"{API}/conversations/{{conversation_id}}"): Case(),
+    ("POST", f"{API}/conversations/{{conversation_id}}/takeover"): Case(),
+    ("POST", f"{API}/conversations/{{conversation_id}}/handback"): Case(),
+    ("POST", f"{API}/conversations/{{conversation_id}}/messages"): Case(body={"text": "Karibu tena"}),
+    ("GET", f"{API}/conversation-workflows"): Case(),
+    ("PUT", f"{API}/conversation-workflows"): Case(body={"channel": "web", "workflow_id": str(uuid.uuid4())}),
 }
 
 # The resource a path parameter names, in a tenant.
@@ -182,6 +190,7 @@ ID_PARAMS = (
     "integration_id",
     "payment_id",
     "agent_id",
+    "conversation_id",
     "provider",
     "token",
     "booking_service_id",
@@ -202,6 +211,7 @@ BOOKING_SERVICES: dict[uuid.UUID, uuid.UUID] = {}
 STAFF: dict[uuid.UUID, uuid.UUID] = {}
 TIME_OFF: dict[uuid.UUID, uuid.UUID] = {}
 BOOKINGS: dict[uuid.UUID, uuid.UUID] = {}
+CONVERSATIONS: dict[uuid.UUID, uuid.UUID] = {}
 WORKFLOW_NAME = "Booking funnel"
 
 
@@ -359,6 +369,16 @@ async def booked_visit(db: Database, t: TenantWorld) -> None:
         )
 
 
+async def web_conversation(db: Database, t: TenantWorld) -> uuid.UUID:
+    """A web chat conversation of the tenant with one message from its visitor."""
+    async with db.transaction(DbScope.tenant(t.id)) as session:
+        conversation = await conversation_for(session, t.id, "web", None, f"v_{t.slug}")
+        await add_message(
+            session, conversation, "in", f"Hello {t.slug}", provider_message_id="visitor:1", status="received"
+        )
+        return conversation.id
+
+
 @pytest.fixture
 async def world(world: World, db: Database, settings: Settings) -> World:
     """The API tests' world, each tenant with a workflow published as versions 1 and 2, a run of
@@ -372,6 +392,7 @@ async def world(world: World, db: Database, settings: Settings) -> World:
         PAYMENTS[t.id] = await settled_payment(db, t)
         AGENTS[t.id] = await offline_agent(db, t)
         await booked_visit(db, t)
+        CONVERSATIONS[t.id] = await web_conversation(db, t)
     return world
 
 
@@ -394,6 +415,7 @@ def ids_of(t: TenantWorld) -> dict[str, str]:
         "staff_id": str(STAFF[t.id]),
         "time_off_id": str(TIME_OFF[t.id]),
         "booking_id": str(BOOKINGS[t.id]),
+        "conversation_id": str(CONVERSATIONS[t.id]),
     }
 
 
@@ -568,6 +590,11 @@ async def test_another_tenants_resources_are_404_never_403(
         ("viewer", "GET", f"{API}/bookings/{{booking_id}}"),
         ("staff", "PATCH", f"{API}/bookings/{{booking_id}}"),
         ("staff", "POST", f"{API}/bookings/{{booking_id}}/cancel"),
+        ("viewer", "GET", f"{API}/conversations/{{conversation_id}}"),
+        ("staff", "POST", f"{API}/conversations/{{conversation_id}}/takeover"),
+        ("staff", "POST", f"{API}/conversations/{{conversation_id}}/handback"),
+        ("staff", "POST", f"{API}/conversations/{{conversation_id}}/messages"),
+        ("api key", "POST", f"{API}/conversations/{{conversation_id}}/messages"),
     ]:
         assert example in hidden
 
@@ -591,6 +618,9 @@ async def test_another_tenants_resources_are_404_never_403(
     assert (approval.json()["status"], approval.json()["decided_by"]) == ("pending", None)
     form = await client.get(f"{API}/forms/{FORMS[world.a.id]}", headers=admin)
     assert (form.json()["status"], form.json()["answers"]) == ("pending", None)
+    conversation = await client.get(f"{API}/conversations/{CONVERSATIONS[world.a.id]}", headers=admin)
+    assert conversation.status_code == 200, conversation.text
+    assert (conversation.json()["mode"], len(conversation.json()["messages"])) == ("bot", 1)
     integration = await client.get(f"{API}/integrations/{INTEGRATIONS[world.a.id]}", headers=admin)
     assert integration.status_code == 200, integration.text
     shown = integration.json()
@@ -788,6 +818,11 @@ async def test_too_small_a_role_is_403(
     assert ("staff", "PATCH", f"{API}/staff/{{staff_id}}") in refused
     assert ("staff", "POST", f"{API}/time-off") in refused
     assert ("operator", "GET", f"{API}/bookings") in refused
+    assert ("viewer", "GET", f"{API}/conversations/{{conversation_id}}") in served
+    assert ("viewer", "POST", f"{API}/conversations/{{conversation_id}}/takeover") in refused
+    assert ("viewer", "POST", f"{API}/conversations/{{conversation_id}}/messages") in refused
+    assert ("viewer", "PUT", f"{API}/conversation-workflows") in refused
+    assert ("operator", "GET", f"{API}/conversations") in refused
 
     # the refused writes changed nothing
     members = await client.get(f"{API}/users", headers=a.user("admin"))

@@ -340,8 +340,9 @@ async def test_the_built_in_paystack_connector_through_the_ingress(
 async def test_serves_embedded_worker_processes_the_inbox(
     settings: Settings, db: Database, tenant_a: uuid.UUID, owner_conn: psycopg.Connection
 ) -> None:
-    """With the embedded worker on, an event is taken from the inbox in the API process itself (no
-    handler takes ``message.received`` yet: it is done with a note)."""
+    """With the embedded worker on, an event is taken from the inbox in the API process itself (by
+    the channels' ``message.received`` handler, which leaves a message of no conversation channel
+    alone)."""
     embedded = settings.model_copy(update={"embedded_worker": True})
     application = create_app(embedded, database=db)
     async with application.router.lifespan_context(application), make_client(application) as client:
@@ -354,8 +355,9 @@ async def test_serves_embedded_worker_processes_the_inbox(
             return row is not None and row[0] == "processed"
 
         await eventually(done, "the embedded worker to take the event")
-    row = owner_conn.execute("SELECT last_error FROM inbox_events").fetchone()
-    assert row == ("no handler for events of kind 'message.received': nothing to do",)
+    row = owner_conn.execute("SELECT attempts, last_error FROM inbox_events").fetchone()
+    assert row == (1, None)
+    assert owner_conn.execute("SELECT count(*) FROM conversations").fetchone() == (0,)
 
 
 class Renamed(TokenOnly):

@@ -21,6 +21,8 @@ from smeflow.api._ratelimit import make_rate_limiter
 from smeflow.api._state import AppState
 from smeflow.api.mcp import MCP_PATH, McpEndpoint
 from smeflow.api.routes import ROUTERS
+from smeflow.channels._kit import ChannelKit
+from smeflow.channels._webchat import ChatHub
 from smeflow.connectors import ConnectorRegistry, default_registry
 from smeflow.db import Database, DbScope, migrate, to_libpq
 from smeflow.engine.runtime import RunQueue, Runtime
@@ -81,6 +83,14 @@ def create_app(
         kit = runtime.integrations
         assert kit is not None  # the runtime has settings
         kit.queue = runs
+        # conversations: the channels' senders for send_message steps, message.received handling
+        channels = ChannelKit.build(
+            db, kit.registry, kit.vault, kit.http, queue=lambda: kit.queue, public_url=settings.public_url
+        )
+        channels.install(runtime.senders)
+        hub = ChatHub(to_libpq(db.app_url))
+        await hub.open()
+        stack.push_async_callback(hub.close)
         worker = (
             asyncio.create_task(
                 runs.run_worker(concurrency=settings.worker_concurrency), name="smeflow-embedded-worker"
@@ -95,7 +105,7 @@ def create_app(
                     settings,
                     kit.http,
                     connectors=kit.registry,
-                    handlers=kit.handlers(),
+                    handlers=kit.handlers() | channels.handlers(),
                     periodic=kit.periodic(settings),
                 )
             )
@@ -113,6 +123,8 @@ def create_app(
             payments=kit.payments,
         )
         app.state.smeflow = state
+        app.state.channels = channels
+        app.state.chat_hub = hub
         try:
             yield
         finally:

@@ -125,6 +125,7 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(min=1, help="runs executed at once")] = None,
 ) -> None:
     """Execute workflow runs, timers and outbound work (run as many as you like, anywhere)."""
+    from smeflow.channels._kit import ChannelKit
     from smeflow.engine.runtime import RunQueue, Runtime
     from smeflow.integrations import integration_workers
 
@@ -139,12 +140,16 @@ def worker(
             kit = runtime.integrations
             assert kit is not None  # the runtime has settings
             kit.queue = queue
+            channels = ChannelKit.build(
+                db, kit.registry, kit.vault, kit.http, queue=lambda: kit.queue, public_url=settings.public_url
+            )
+            channels.install(runtime.senders)  # send_message on whatsapp, sms and web
             async with integration_workers(
                 db,
                 settings,
                 kit.http,
                 connectors=kit.registry,
-                handlers=kit.handlers(),
+                handlers=kit.handlers() | channels.handlers(),
                 periodic=kit.periodic(settings),
             ):
                 console.print(f"worker ready ({concurrency or settings.worker_concurrency} runs at once)")

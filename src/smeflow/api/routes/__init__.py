@@ -7,7 +7,9 @@ from smeflow.api.routes import (
     audit,
     auth,
     bookings,
+    chat,
     connectors,
+    conversations,
     events,
     forms,
     health,
@@ -43,6 +45,8 @@ ROUTERS = [
     integrations.router,
     agents.router,
     agents.usage_router,
+    conversations.router,
+    chat.router,
 ]
 
 __all__ = ["ROUTERS"]
