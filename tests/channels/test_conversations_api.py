@@ -8,11 +8,12 @@ import uuid
 
 import httpx
 import psycopg
-from conversations_kit import API, World, app, client, reply_flow, settings, world
 
 from api.conftest import assert_problem, fields_of
 from smeflow.channels._conversations import add_message, conversation_for
 from smeflow.db import Database, DbScope
+
+from .conversations_kit import API, World, app, client, reply_flow, settings, world
 
 __all__ = ["app", "client", "settings", "world"]
 

@@ -7,7 +7,10 @@ from typing import Any
 
 import httpx
 import psycopg
-from conversations_kit import (
+
+from smeflow.connectors.whatsapp import WhatsAppSandbox
+
+from .conversations_kit import (
     API,
     CUSTOMER,
     Live,
@@ -26,8 +29,6 @@ from conversations_kit import (
     whatsapp,
     world,
 )
-
-from smeflow.connectors.whatsapp import WhatsAppSandbox
 
 __all__ = ["app", "client", "live", "settings", "whatsapp", "world"]
 

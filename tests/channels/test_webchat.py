@@ -11,7 +11,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conversations_kit import (
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from .conversations_kit import (
     API,
     DEADLINE,
     Live,
@@ -26,8 +29,6 @@ from conversations_kit import (
     the_conversation,
     world,
 )
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
 
 __all__ = ["app", "client", "live", "settings", "world"]
 

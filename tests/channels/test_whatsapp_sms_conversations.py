@@ -8,7 +8,11 @@ from typing import Any
 
 import httpx
 import psycopg
-from conversations_kit import (
+
+from smeflow.connectors.africastalking import AfricasTalkingSandbox
+from smeflow.connectors.whatsapp import WhatsAppSandbox
+
+from .conversations_kit import (
     API,
     CUSTOMER,
     Live,
@@ -29,9 +33,6 @@ from conversations_kit import (
     whatsapp,
     world,
 )
-
-from smeflow.connectors.africastalking import AfricasTalkingSandbox
-from smeflow.connectors.whatsapp import WhatsAppSandbox
 
 __all__ = ["africastalking", "app", "client", "live", "settings", "whatsapp", "world"]
 
