@@ -22,7 +22,7 @@ from smeflow.agents._turns import TurnResult
 from smeflow.agents.models import Agent
 from smeflow.agents.schemas import AgentConfig
 from smeflow.core import utcnow
-from smeflow.i18n import DEFAULT_LANGUAGE, LANGUAGES, choose_language, messages
+from smeflow.i18n import DEFAULT_LANGUAGE, LANGUAGES, choose_language, messages, normalize_language
 from smeflow.tenancy.models import Tenant
 from smeflow.understanding import (
     IntentModel,
@@ -65,7 +65,7 @@ def intent_model(extra: dict[str, list[str]]) -> IntentModel:
 
 
 def tenant_language(tenant: Tenant) -> str:
-    language = (tenant.default_locale or DEFAULT_LANGUAGE).split("_")[0].split("-")[0].lower()
+    language = normalize_language(tenant.default_locale or DEFAULT_LANGUAGE)
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -53,4 +54,15 @@ def decode_cursor(cursor: str | None) -> Any:
         ) from exc
 
 
-__all__ = ["Cursor", "Limit", "Page", "decode_cursor", "encode_cursor", "paginate"]
+def decode_uuid_cursor(cursor: str | None) -> uuid.UUID | None:
+    """The id inside ``cursor`` (None for the first page), for lists keyed by an id alone."""
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationFailed(fields=[FieldProblem("query.cursor", "unreadable cursor")]) from None
+
+
+__all__ = ["Cursor", "Limit", "Page", "decode_cursor", "decode_uuid_cursor", "encode_cursor", "paginate"]

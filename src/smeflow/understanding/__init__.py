@@ -13,6 +13,7 @@ Key contracts:
 """
 
 from smeflow.understanding._amounts import Amount
+from smeflow.understanding._embeddings import embed
 from smeflow.understanding._examples import (
     Examples,
     default_cues,
@@ -40,6 +41,7 @@ __all__ = [
     "default_examples",
     "default_examples_by_language",
     "detect_language",
+    "embed",
     "extract_slots",
     "find_datetimes",
     "merge_examples",

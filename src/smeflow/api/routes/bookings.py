@@ -23,7 +23,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smeflow.api._deps import State, require, require_tenant
-from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
+from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, decode_uuid_cursor, paginate
 from smeflow.api.routes._fields import body_fields
 from smeflow.bookings import (
     DEFAULT_STEP,
@@ -268,11 +268,7 @@ async def list_all_time_off(
     state: State, principal: Read, limit: Limit = 50, cursor: Cursor = None, staff_id: uuid.UUID | None = None
 ) -> Page[TimeOffOut]:
     tenant_id, scope = _scope(principal)
-    value = _text_cursor(cursor)
-    try:
-        after = uuid.UUID(value) if value else None
-    except ValueError:
-        raise ValidationFailed(fields=[FieldProblem("query.cursor", "unreadable cursor")]) from None
+    after = decode_uuid_cursor(cursor)
     async with state.db.transaction(scope) as session:
         rows = await list_time_off(session, tenant_id, staff_id=staff_id, limit=limit + 1, after=after)
     return paginate(rows, limit, lambda r: str(r.id), TimeOffOut.model_validate)

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from smeflow.api._deps import State, require, require_tenant
-from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
+from smeflow.api._pagination import Cursor, Limit, Page, decode_uuid_cursor, paginate
 from smeflow.channels._conversations import (
     get_conversation,
     hand_back,
@@ -55,16 +55,6 @@ def channels_of(request: Request) -> ChannelKit:
     return kit
 
 
-def _before(cursor: str | None) -> uuid.UUID | None:
-    value = decode_cursor(cursor)
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise ValidationFailed(fields=[FieldProblem("query.cursor", "unreadable cursor")]) from None
-
-
 @router.get("/conversations", summary="The tenant's conversations, newest first")
 async def list_all(
     state: State,
@@ -77,7 +67,7 @@ async def list_all(
     tenant_id = require_tenant(principal)
     async with state.db.transaction(DbScope.tenant(tenant_id, principal.user_id)) as session:
         rows = await list_conversations(
-            session, tenant_id, limit + 1, channel=channel, mode=mode, before_id=_before(cursor)
+            session, tenant_id, limit + 1, channel=channel, mode=mode, before_id=decode_uuid_cursor(cursor)
         )
         return paginate(rows, limit, lambda c: str(c.id), ConversationOut.model_validate)
 

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response, status
 
 from smeflow.api._deps import State, require, require_tenant
-from smeflow.api._pagination import Cursor, Limit, Page, decode_cursor, paginate
+from smeflow.api._pagination import Cursor, Limit, Page, decode_uuid_cursor, paginate
 from smeflow.core import new_token
 from smeflow.core.money import Money, MoneyError
 from smeflow.db import DbScope
@@ -38,16 +38,6 @@ def _flow(state: State) -> PaymentFlow:
     return flow
 
 
-def _after(cursor: str | None) -> uuid.UUID | None:
-    value = decode_cursor(cursor)
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise ValidationFailed(fields=[FieldProblem("query.cursor", "unreadable cursor")]) from None
-
-
 @router.get("/payments", summary="The tenant's payments, newest first")
 async def list_all(
     state: State,
@@ -58,7 +48,9 @@ async def list_all(
 ) -> Page[PaymentOut]:
     tenant_id = require_tenant(principal)
     async with state.db.transaction(DbScope.tenant(tenant_id, principal.user_id)) as session:
-        rows = await list_payments(session, tenant_id, limit + 1, status=status, after=_after(cursor))
+        rows = await list_payments(
+            session, tenant_id, limit + 1, status=status, after=decode_uuid_cursor(cursor)
+        )
         return paginate(rows, limit, lambda p: str(p.id), PaymentOut.model_validate)
 
 
