@@ -13,12 +13,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from smeflow.agents import AgentService, TurnContext, TurnResult, invalidate_cache
+from smeflow.agents import AgentService, TurnContext, TurnResult, in_currency, invalidate_cache
+from smeflow.agents import usage as usage_report
 from smeflow.agents.models import LlmCall
 from smeflow.audit.models import AuditEvent
+from smeflow.core import utcnow
 from smeflow.db import Database, DbScope
 from smeflow.engine.runtime import Runtime
 from smeflow.settings import LlmPrice, Settings
+from smeflow.tenancy.models import Tenant
 
 from .llm_world import (
     MODEL,
@@ -170,6 +173,22 @@ async def test_a_replayed_trace_costs_less_by_exactly_its_hits(
     assert with_cache == distinct * per_call
     reduction = 1 - with_cache / without
     assert reduction == pytest.approx(1 - distinct / len(trace))
+    # GET /api/v1/usage's totals: by day, agent and model, hits counted, in USD and the tenant's currency
+    today = utcnow().date()
+    async with db.transaction(DbScope.tenant(tenant_a)) as session:
+        tenant = await session.get(Tenant, tenant_a)
+        assert tenant is not None
+        report = await usage_report(session, settings, tenant, today, today)
+    assert (report.total.calls, report.total.cache_hits) == (len(trace), len(trace) - distinct)
+    assert report.total.input_tokens == distinct * 120
+    assert report.total.cost_micros == with_cache
+    assert (
+        report.total.cost_minor == distinct * in_currency(settings, per_call, "KES")[0]
+    )  # rounded up per call
+    assert [(r.key, r.calls) for r in report.by_agent] == [("Helper", len(trace))]
+    assert [(r.key, r.calls) for r in report.by_model] == [(f"openai_compatible:{MODEL}", len(trace))]
+    assert [(r.key, r.cost_micros) for r in report.by_day] == [(today.isoformat(), with_cache)]
+    assert (report.currency, report.spent_this_month_micros) == ("KES", with_cache)
 
 
 async def test_a_spent_budget_switches_to_offline_and_is_audited(
