@@ -52,20 +52,16 @@ def _and_pattern(language: str) -> re.Pattern[str]:
     return re.compile(rf"\s*{_SEPARATORS}\s*|\s+(?:{alternation})\s+", re.IGNORECASE)
 
 
-def parse_choices(text: str, options: Sequence[str], language: str) -> list[str] | None:
-    """The options ``text`` names (``1,3``, ``1 and 3``, ``1 na 3``, labels), in the options'
-    order, each once; ``None`` when any part names no option (or nothing is named)."""
-    whole = parse_choice(text, options)
-    if whole is not None:
-        return [whole]
-    stripped = text.strip()
-    if stripped.isdecimal() and len(stripped) > 1 and len(options) <= 9:
-        return parse_choices(" ".join(stripped), options, language)
+def _parts(text: str, language: str) -> list[str]:
     parts: list[str] = []
     for chunk in _and_pattern(language).split(text.strip()):
         if not chunk.strip():
             continue
         parts.extend(chunk.split() if _NUMBERS.fullmatch(chunk.strip()) else [chunk])
+    return parts
+
+
+def _pick(parts: Sequence[str], options: Sequence[str]) -> list[str] | None:
     chosen = set()
     for part in parts:
         option = parse_choice(part, options)
@@ -73,6 +69,22 @@ def parse_choices(text: str, options: Sequence[str], language: str) -> list[str]
             return None
         chosen.add(option)
     return [option for option in options if option in chosen] or None
+
+
+def parse_choices(text: str, options: Sequence[str], language: str) -> list[str] | None:
+    """The options ``text`` names (``1,3``, ``1 and 3``, ``1 na 3``, labels), in the options'
+    order, each once; ``None`` when any part names no option (or nothing is named). A list of
+    numbers always means options by number, even if some label reads like it."""
+    parts = _parts(text, language)
+    if len(parts) > 1 and all(part.strip().rstrip(".)").isdecimal() for part in parts):
+        return _pick(parts, options)
+    whole = parse_choice(text, options)
+    if whole is not None:
+        return [whole]
+    stripped = text.strip()
+    if stripped.isdecimal() and len(stripped) > 1 and len(options) <= 9:
+        return parse_choices(" ".join(stripped), options, language)
+    return _pick(parts, options)
 
 
 __all__ = ["parse_choice", "parse_choices"]
